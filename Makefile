@@ -1,0 +1,37 @@
+# xaikit: `make lab` opens the workbook, `make test` runs every test. Both set up first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.xaikit-installed
+# The committed outputs and CI use the embedded offline model; override for ImageNet:
+#   make lab XAIKIT_MODEL=vgg16
+XAIKIT_MODEL ?= vgg16-shapes
+export XAIKIT_MODEL
+
+.PHONY: setup lab test unit notebooks train clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: setup
+	XAIKIT_OFFLINE=1 $(PY) -m pytest tests notebooks --nbval --sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=300
+
+unit: setup
+	XAIKIT_OFFLINE=1 $(PY) -m pytest tests
+
+notebooks: setup
+	XAIKIT_OFFLINE=1 $(PY) -m pytest notebooks --nbval --sanitize-with notebooks/sanitize.cfg
+
+train: setup
+	$(PY) -m xaikit.train
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

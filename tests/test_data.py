@@ -1,0 +1,101 @@
+"""The shapes data set: shapes, determinism, masks, distractors, watermark, bad input."""
+import numpy as np
+import pytest
+import torch
+
+from xaikit.data import SHAPES_CLASSES, ShapesBatch, make_shapes, watermark_box
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return make_shapes(240, seed=7)
+
+
+def test_fields_shapes_and_ranges(batch):
+    images, labels, masks = batch  # unpacks like a 3-tuple
+    assert isinstance(batch, ShapesBatch)
+    assert images.shape == (240, 3, 64, 64) and images.dtype == torch.float32
+    assert labels.shape == (240,) and labels.dtype == torch.int64
+    assert masks.shape == (240, 64, 64) and masks.dtype == torch.bool
+    assert images.min() >= 0 and images.max() <= 1
+    assert set(labels.tolist()) == set(range(len(SHAPES_CLASSES)))
+    assert len(SHAPES_CLASSES) >= 6 and not batch.watermarked.any()
+
+
+def test_deterministic_and_prefix_stable(batch):
+    again = make_shapes(240, seed=7)
+    assert torch.equal(again.images, batch.images) and torch.equal(again.masks, batch.masks)
+    prefix = make_shapes(10, seed=7)
+    assert torch.equal(prefix.images, batch.images[:10])
+    other = make_shapes(10, seed=8)
+    assert not torch.equal(other.images, prefix.images)
+
+
+def test_masks_cover_the_large_object(batch):
+    area = batch.masks.flatten(1).float().mean(1)
+    # main object radius 0.2-0.3 of the side: between ~5 % and ~30 % of the image
+    assert area.min() > 0.04 and area.max() < 0.35
+    # the object is one colour (plus noise): low spread inside the mask, more outside
+    inside = torch.stack([img[:, m].std(1).mean() for img, m in zip(batch.images, batch.masks)])
+    outside = torch.stack([img[:, ~m].std(1).mean() for img, m in zip(batch.images, batch.masks)])
+    assert (inside < outside).float().mean() > 0.9
+
+
+def test_colour_is_not_informative(batch):
+    colours = torch.stack([img[:, m].mean(1) for img, m in zip(batch.images, batch.masks)])
+    overall = colours.mean(0)
+    for k in range(len(SHAPES_CLASSES)):
+        assert (colours[batch.labels == k].mean(0) - overall).abs().max() < 0.15
+
+
+def test_distractors_are_present_and_smaller(batch):
+    # Pixels that differ strongly from the local background outside the main object's mask
+    # exist in most images (distractors); their area is far below the main object's.
+    from scipy import ndimage
+
+    counts = []
+    for img, m in zip(batch.images[:60], batch.masks[:60]):
+        smooth = torch.from_numpy(ndimage.median_filter(img.numpy(), size=(1, 3, 3)))
+        background = torch.median(smooth[:, ~m], dim=1).values[:, None, None]
+        blob = ((smooth - background).abs().max(0).values > 0.25) & ~m
+        labelled, n = ndimage.label(blob.numpy())
+        sizes = np.bincount(labelled.ravel())[1:]
+        counts.append(((sizes > 15) & (sizes < m.sum().item() * 0.6)).sum())
+    assert np.mean(np.array(counts) > 0) > 0.4
+
+
+def test_class_restriction_and_names():
+    b = make_shapes(30, seed=1, classes=["star", 0])
+    assert set(b.labels.tolist()) <= {0, SHAPES_CLASSES.index("star")}
+
+
+def test_watermark_tied_to_one_class():
+    plain = make_shapes(120, seed=3)
+    marked = make_shapes(120, seed=3, watermark="circle", watermark_prob=1.0)
+    assert torch.equal(marked.watermarked, plain.labels == 0)
+    rows, cols = watermark_box()
+    box = torch.zeros(64, 64, dtype=torch.bool)
+    box[rows, cols] = True
+    diff = (marked.images != plain.images).any(1)  # (N, H, W)
+    assert not diff[:, ~box].any(), "the watermark must change nothing outside its box"
+    assert diff[marked.watermarked][:, box].any(), "watermarked images must change in the box"
+    assert torch.equal(marked.labels, plain.labels) and torch.equal(marked.masks, plain.masks)
+    half = make_shapes(400, seed=4, watermark=0, watermark_prob=0.5, watermark_other_prob=0.1)
+    share = half.watermarked[half.labels == 0].float().mean()
+    other = half.watermarked[half.labels != 0].float().mean()
+    assert 0.3 < share < 0.7 and 0.02 < other < 0.2
+
+
+def test_slicing():
+    b = make_shapes(5, seed=2)
+    assert len(b[1:3]) == 2 and torch.equal(b[4].images, b.images[4:5])
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(n=-1), ValueError), (dict(n=2.5), ValueError), (dict(n=2, size=8), ValueError),
+    (dict(n=2, classes=[]), ValueError), (dict(n=2, classes=["hexagon"]), ValueError),
+    (dict(n=2, classes=[6]), ValueError), (dict(n=2, watermark=0, watermark_prob=1.5), ValueError),
+])
+def test_bad_input(kwargs, error):
+    with pytest.raises(error):
+        make_shapes(**kwargs)

@@ -1,0 +1,1 @@
+"""Placeholder: methods are being added."""

@@ -1,0 +1,279 @@
+"""Model loaders: torchvision's ImageNet VGG-16 and the embedded ``vgg16-shapes``.
+
+Both models share torchvision's VGG-16 module layout (``features.0`` ... ``features.30`` with
+13 ``Conv2d``, ``avgpool``, ``classifier.0`` ... ``classifier.6`` with 3 ``Linear``), so layer
+names such as ``features.28`` (the last convolution, Grad-CAM's default) mean the same thing on
+both. Every loaded model carries a :class:`ModelSpec` (input size, normalisation, class names)
+that :func:`xaikit.preprocess` and the explainers read.
+
+Introduced in notebook ``00_setup_and_tour``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sys
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .data import SHAPES_CLASSES, SHAPES_SIZE
+
+__all__ = [
+    "MODEL_NAMES",
+    "ModelSpec",
+    "ModelUnavailableError",
+    "WeightsIntegrityError",
+    "class_names",
+    "data_dir",
+    "load_model",
+    "model_spec",
+    "shapes_architecture",
+]
+
+MODEL_NAMES = ("vgg16", "vgg16-shapes", "auto", "vgg16-untrained")
+"""Names :func:`load_model` accepts. ``vgg16-untrained`` is torchvision's architecture with
+random weights, for testing the ImageNet code path offline; it never stands in for ``vgg16``."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+SHAPES_WIDTHS = (12, 24, 48, 96, 96)
+"""Channels of the five convolution blocks of ``vgg16-shapes`` (torchvision: 64 ... 512)."""
+SHAPES_HIDDEN = 128
+"""Width of the two hidden dense layers of ``vgg16-shapes`` (torchvision: 4096)."""
+SHAPES_WEIGHTS = "vgg16-shapes.safetensors"
+SHAPES_SHA256 = "PLACEHOLDER"
+"""SHA-256 of the shipped weights; ``python -m xaikit.train`` prints the value of a new file."""
+
+OFFLINE_ENV = "XAIKIT_OFFLINE"
+MODEL_ENV = "XAIKIT_MODEL"
+DOWNLOAD_TIMEOUT_S = 10.0
+
+
+class ModelUnavailableError(RuntimeError):
+    """The requested model's weights are neither cached nor downloadable."""
+
+
+class WeightsIntegrityError(RuntimeError):
+    """A weights file is missing or does not match its recorded SHA-256."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What preprocessing and explaining need to know about a model.
+
+    Attributes
+    ----------
+    name : str
+        ``"vgg16"``, ``"vgg16-shapes"`` or ``"vgg16-untrained"``.
+    input_size : int
+        Side of the square input the model was trained on (224 or 64).
+    resize_size : int
+        Shorter image side before the centre crop (256 for ImageNet, 64 for shapes).
+    mean, std : tuple of float
+        Per-channel normalisation applied after scaling pixels to [0, 1].
+    classes : tuple of str
+        Class names in logit order.
+    """
+
+    name: str
+    input_size: int
+    resize_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    classes: tuple[str, ...]
+
+    @property
+    def low(self) -> torch.Tensor:
+        """``(1, 3, 1, 1)`` smallest normalised pixel value (a black pixel), the z^B bound ``l``."""
+        return ((0 - torch.tensor(self.mean)) / torch.tensor(self.std)).view(1, 3, 1, 1)
+
+    @property
+    def high(self) -> torch.Tensor:
+        """``(1, 3, 1, 1)`` largest normalised pixel value (a white pixel), the z^B bound ``h``."""
+        return ((1 - torch.tensor(self.mean)) / torch.tensor(self.std)).view(1, 3, 1, 1)
+
+
+def data_dir() -> Path:
+    """The project's ``data/`` folder (``$XAIKIT_DATA`` overrides it)."""
+    override = os.environ.get("XAIKIT_DATA")
+    return Path(override) if override else Path(__file__).resolve().parent.parent / "data"
+
+
+def model_spec(model: nn.Module) -> ModelSpec:
+    """The :class:`ModelSpec` of a model returned by :func:`load_model`."""
+    spec = getattr(model, "xaikit_spec", None)
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(
+            f"{type(model).__name__} carries no xaikit ModelSpec; load it with xaikit.load_model "
+            "or attach one: model.xaikit_spec = xaikit.ModelSpec(...)")
+    return spec
+
+
+def class_names(model: nn.Module) -> tuple[str, ...]:
+    """Class names of a loaded model, in logit order (ImageNet's 1000 offline from torchvision)."""
+    return model_spec(model).classes
+
+
+def _imagenet_classes() -> tuple[str, ...]:
+    from torchvision.models import VGG16_Weights
+
+    return tuple(VGG16_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def _imagenet_spec(name: str) -> ModelSpec:
+    return ModelSpec(name, 224, 256, IMAGENET_MEAN, IMAGENET_STD, _imagenet_classes())
+
+
+SHAPES_SPEC = ModelSpec("vgg16-shapes", SHAPES_SIZE, SHAPES_SIZE, IMAGENET_MEAN, IMAGENET_STD,
+                        SHAPES_CLASSES)
+
+
+def shapes_architecture(batch_norm: bool = False) -> nn.Module:
+    """The ``vgg16-shapes`` network with uninitialised weights.
+
+    torchvision's ``VGG`` class and ``make_layers`` with configuration "D" scaled down to
+    :data:`SHAPES_WIDTHS`, a 2x2 adaptive average pool (the identity on 64x64 inputs) and
+    hidden dense layers of :data:`SHAPES_HIDDEN` units. With ``batch_norm=True`` it is the
+    ``vgg16_bn`` layout used for training (:mod:`xaikit.train` fuses the BatchNorms away).
+    """
+    from torchvision.models.vgg import VGG, make_layers
+
+    w = SHAPES_WIDTHS
+    cfg = [w[0], w[0], "M", w[1], w[1], "M", w[2], w[2], w[2], "M",
+           w[3], w[3], w[3], "M", w[4], w[4], w[4], "M"]
+    model = VGG(make_layers(cfg, batch_norm=batch_norm), num_classes=len(SHAPES_CLASSES),
+                init_weights=True)
+    model.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+    model.classifier = nn.Sequential(
+        nn.Linear(w[4] * 2 * 2, SHAPES_HIDDEN), nn.ReLU(True), nn.Dropout(0.5),
+        nn.Linear(SHAPES_HIDDEN, SHAPES_HIDDEN), nn.ReLU(True), nn.Dropout(0.5),
+        nn.Linear(SHAPES_HIDDEN, len(SHAPES_CLASSES)))
+    return model
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_shapes(path: Path | None = None, expected_sha256: str | None = None) -> nn.Module:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path) if path is not None else data_dir() / SHAPES_WEIGHTS
+    expected = expected_sha256 or SHAPES_SHA256
+    if not path.is_file():
+        raise WeightsIntegrityError(
+            f"the vgg16-shapes weights {path.name} are missing from {path.parent}; restore "
+            "them from the repository (git checkout data/) or retrain: python -m xaikit.train")
+    actual = sha256(path)
+    if actual != expected:
+        raise WeightsIntegrityError(
+            f"{path.name} is corrupted or was replaced: SHA-256 {actual[:16]}... does not match "
+            f"the recorded {expected[:16]}...; restore it (git checkout data/) or retrain with "
+            "python -m xaikit.train")
+    model = shapes_architecture(batch_norm=False)
+    try:
+        state = load_file(str(path))
+    except SafetensorError as error:  # only reachable if the hash table was updated wrongly
+        raise WeightsIntegrityError(f"{path.name} is not a safetensors file: {error}") from None
+    model.load_state_dict(state)
+    return model
+
+
+def _vgg16_cache_path() -> Path:
+    from torchvision.models import VGG16_Weights
+
+    filename = VGG16_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _offline() -> bool:
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _load_vgg16() -> nn.Module:
+    """torchvision's VGG-16 with ImageNet weights, failing fast and clearly when offline."""
+    from torchvision.models import VGG16_Weights, vgg16
+
+    cache = _vgg16_cache_path()
+    hint = (f"The ImageNet weights (528 MB) are not in torch's cache ({cache}) and could not "
+            "be downloaded. Connect once to download them, copy the file there, or use the "
+            "embedded offline model: xaikit.load_model('vgg16-shapes').")
+    if not cache.is_file() and _offline():
+        raise ModelUnavailableError(f"{hint} ({OFFLINE_ENV} is set, so no download was tried.)")
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        return vgg16(weights=VGG16_Weights.IMAGENET1K_V1, progress=True)
+    except (urllib.error.URLError, OSError, TimeoutError) as error:
+        raise ModelUnavailableError(f"{hint} ({type(error).__name__}: {error})") from error
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _untrained_vgg16(seed: int = 0) -> nn.Module:
+    from torchvision.models import vgg16
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return vgg16(weights=None)
+
+
+def load_model(name: str | None = None, *, device: str | torch.device = "cpu",
+               verbose: bool = True) -> nn.Module:
+    """Load a VGG-16 in eval mode with frozen parameters.
+
+    Parameters
+    ----------
+    name : {"vgg16", "vgg16-shapes", "auto", "vgg16-untrained"}, optional
+        ``"vgg16"``: torchvision's ImageNet weights (downloaded once; offline it fails within
+        seconds with :class:`ModelUnavailableError`). ``"vgg16-shapes"``: the embedded model,
+        trained on :func:`xaikit.data.make_shapes`, SHA-256 checked. ``"auto"``: ``vgg16`` when
+        its weights are cached or downloadable, else ``vgg16-shapes``. ``"vgg16-untrained"``:
+        torchvision's architecture with seeded random weights, to test the ImageNet path
+        offline. Default: ``$XAIKIT_MODEL``, or ``"auto"``.
+    device : str or torch.device
+        Where to put the model.
+    verbose : bool
+        With ``"auto"``, say which model was picked and why (on stderr).
+
+    Returns
+    -------
+    torch.nn.Module
+        A torchvision ``VGG`` in eval mode with ``requires_grad=False`` parameters (explainers
+        need gradients of the input only; call ``model.requires_grad_(True)`` to train it) and
+        a :class:`ModelSpec` in ``model.xaikit_spec``.
+    """
+    if name is None:
+        name = os.environ.get(MODEL_ENV) or "auto"
+    if not isinstance(name, str) or name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    if name == "auto":
+        try:
+            model, spec = _load_vgg16(), _imagenet_spec("vgg16")
+            reason = "its ImageNet weights are available"
+        except ModelUnavailableError:
+            model, spec = _load_shapes(), SHAPES_SPEC
+            reason = "the ImageNet weights of vgg16 are neither cached nor downloadable"
+        if verbose:
+            print(f"xaikit.load_model('auto'): using {spec.name} ({reason})", file=sys.stderr)
+    elif name == "vgg16":
+        model, spec = _load_vgg16(), _imagenet_spec("vgg16")
+    elif name == "vgg16-untrained":
+        model, spec = _untrained_vgg16(), _imagenet_spec("vgg16-untrained")
+    else:
+        model, spec = _load_shapes(), SHAPES_SPEC
+    model.xaikit_spec = spec
+    return model.eval().requires_grad_(False).to(device)
+
