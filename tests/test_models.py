@@ -147,7 +147,7 @@ def test_fuse_batchnorm_preserves_outputs():
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.2, 0.2)
     bn.eval()
-    fused = fuse_batchnorm(bn).double()
+    fused = fuse_batchnorm(bn)
     x = torch.randn(3, 3, 64, 64, dtype=torch.float64)
     assert torch.allclose(fused(x), bn(x), rtol=1e-10, atol=1e-10)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())

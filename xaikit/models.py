@@ -47,7 +47,7 @@ SHAPES_WIDTHS = (12, 24, 48, 96, 96)
 SHAPES_HIDDEN = 128
 """Width of the two hidden dense layers of ``vgg16-shapes`` (torchvision: 4096)."""
 SHAPES_WEIGHTS = "vgg16-shapes.safetensors"
-SHAPES_SHA256 = "PLACEHOLDER"
+SHAPES_SHA256 = "dc5ed3e9dc9ca28d442905319a9d53664051254a1b294724bac2191279fae060"
 """SHA-256 of the shipped weights; ``python -m xaikit.train`` prints the value of a new file."""
 
 OFFLINE_ENV = "XAIKIT_OFFLINE"
@@ -134,26 +134,37 @@ SHAPES_SPEC = ModelSpec("vgg16-shapes", SHAPES_SIZE, SHAPES_SIZE, IMAGENET_MEAN,
                         SHAPES_CLASSES)
 
 
-def shapes_architecture(batch_norm: bool = False) -> nn.Module:
-    """The ``vgg16-shapes`` network with uninitialised weights.
+def shapes_architecture(batch_norm: bool = False, init: bool = True) -> nn.Module:
+    """The ``vgg16-shapes`` network, with freshly initialised or (``init=False``) arbitrary weights.
 
     torchvision's ``VGG`` class and ``make_layers`` with configuration "D" scaled down to
     :data:`SHAPES_WIDTHS`, a 2x2 adaptive average pool (the identity on 64x64 inputs) and
     hidden dense layers of :data:`SHAPES_HIDDEN` units. With ``batch_norm=True`` it is the
     ``vgg16_bn`` layout used for training (:mod:`xaikit.train` fuses the BatchNorms away).
+    ``init=True`` applies torchvision's VGG initialisation (Kaiming-normal convolutions,
+    N(0, 0.01) dense layers, zero biases).
     """
     from torchvision.models.vgg import VGG, make_layers
 
     w = SHAPES_WIDTHS
     cfg = [w[0], w[0], "M", w[1], w[1], "M", w[2], w[2], w[2], "M",
            w[3], w[3], w[3], "M", w[4], w[4], w[4], "M"]
-    model = VGG(make_layers(cfg, batch_norm=batch_norm), num_classes=len(SHAPES_CLASSES),
-                init_weights=True)
+    with torch.device("meta"):  # VGG's own 25088x4096 classifier is replaced: don't allocate it
+        model = VGG(nn.Identity(), num_classes=len(SHAPES_CLASSES), init_weights=False)
+    model.features = make_layers(cfg, batch_norm=batch_norm)
     model.avgpool = nn.AdaptiveAvgPool2d((2, 2))
     model.classifier = nn.Sequential(
         nn.Linear(w[4] * 2 * 2, SHAPES_HIDDEN), nn.ReLU(True), nn.Dropout(0.5),
         nn.Linear(SHAPES_HIDDEN, SHAPES_HIDDEN), nn.ReLU(True), nn.Dropout(0.5),
         nn.Linear(SHAPES_HIDDEN, len(SHAPES_CLASSES)))
+    if init:
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0, 0.01)
+                nn.init.zeros_(module.bias)
     return model
 
 
@@ -182,7 +193,7 @@ def _load_shapes(path: Path | None = None, expected_sha256: str | None = None) -
             f"{path.name} is corrupted or was replaced: SHA-256 {actual[:16]}... does not match "
             f"the recorded {expected[:16]}...; restore it (git checkout data/) or retrain with "
             "python -m xaikit.train")
-    model = shapes_architecture(batch_norm=False)
+    model = shapes_architecture(batch_norm=False, init=False)
     try:
         state = load_file(str(path))
     except SafetensorError as error:  # only reachable if the hash table was updated wrongly

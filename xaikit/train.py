@@ -43,7 +43,8 @@ def fuse_batchnorm(model_bn: nn.Module) -> nn.Module:
     convolution has weight ``s W`` and bias ``s (b - mu) + beta``. Returns a new model in the
     plain ``vgg16`` layout (``features.0 ... features.30``) in eval mode.
     """
-    fused = shapes_architecture(batch_norm=False)
+    reference = next(model_bn.parameters())
+    fused = shapes_architecture(batch_norm=False).to(reference.dtype)
     convs = [m for m in model_bn.features if isinstance(m, nn.Conv2d)]
     norms = [m for m in model_bn.features if isinstance(m, nn.BatchNorm2d)]
     targets = [m for m in fused.features if isinstance(m, nn.Conv2d)]
