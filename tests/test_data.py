@@ -99,3 +99,19 @@ def test_slicing():
 def test_bad_input(kwargs, error):
     with pytest.raises(error):
         make_shapes(**kwargs)
+
+
+def test_make_pair_two_objects_side_by_side():
+    from xaikit.data import make_pair
+
+    images, masks = make_pair(6, ("circle", "star"), seed=1)
+    assert images.shape == (6, 3, 64, 64) and masks.shape == (6, 2, 64, 64)
+    assert not (masks[:, 0] & masks[:, 1]).any()
+    columns = torch.arange(64).float()
+    left = (masks[:, 0].float().sum(1) * columns).sum(1) / masks[:, 0].float().sum((1, 2))
+    right = (masks[:, 1].float().sum(1) * columns).sum(1) / masks[:, 1].float().sum((1, 2))
+    assert (left < 26).all() and (right > 38).all()
+    again, _ = make_pair(6, ("circle", "star"), seed=1)
+    assert torch.equal(again, images)
+    with pytest.raises(ValueError):
+        make_pair(2, ("circle",))

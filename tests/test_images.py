@@ -118,3 +118,21 @@ def test_bad_images(bad, error, match, shapes_like):
 def test_model_without_spec():
     with pytest.raises(TypeError, match="ModelSpec"):
         xk.preprocess(xk.load_image("coffee"), nn.Conv2d(3, 1, 1))
+
+
+def test_example_batch_shapes_path(shapes_model):
+    ex = xk.example_batch(shapes_model, n=5, seed=2)
+    batch = xk.data.make_shapes(5, seed=2)
+    assert torch.equal(ex.images, batch.images) and torch.equal(ex.labels, batch.labels)
+    assert torch.equal(ex.masks, batch.masks) and len(ex.names) == 5
+    assert torch.allclose(ex.x, xk.preprocess(batch.images, shapes_model))
+
+
+def test_example_batch_photo_path(imagenet_like):
+    imagenet_like.weight.requires_grad_(False)
+    ex = xk.example_batch(imagenet_like, n=3)
+    assert ex.x.shape == (3, 3, 224, 224) and ex.masks is None
+    assert [xk.class_names(imagenet_like)[k] for k in ex.labels] == [
+        "tabby", "espresso", "military uniform"]
+    with pytest.raises(ValueError, match="example photos"):
+        xk.example_batch(imagenet_like, n=9)

@@ -10,10 +10,11 @@ The flat public namespace below is everything the notebooks use::
     fig, ax = xk.plot_heatmap(attr, image=image)
 """
 from . import data
+from .examples import Examples, example_batch
 from .explain import explain, list_methods
 from .images import IMAGE_NAMES, denormalize, load_image, preprocess
 from .models import (MODEL_NAMES, ModelSpec, ModelUnavailableError, WeightsIntegrityError,
-                     class_names, load_model, model_spec)
+                     class_names, layer_table, load_model, model_spec)
 from .plotting import plot_heatmap
 from .session import setup
 
@@ -28,7 +29,10 @@ __all__ = [
     "class_names",
     "data",
     "denormalize",
+    "example_batch",
+    "Examples",
     "explain",
+    "layer_table",
     "list_methods",
     "load_image",
     "load_model",

@@ -29,6 +29,7 @@ __all__ = [
     "TRAIN_SEED",
     "TEST_SEED",
     "ShapesBatch",
+    "make_pair",
     "make_shapes",
     "watermark_box",
 ]
@@ -299,3 +300,43 @@ def make_shapes(
         images[i], masks[i] = _sample(rng, size, int(labels[i]), bool(marked[i]))
     return ShapesBatch(torch.from_numpy(images), torch.from_numpy(labels),
                        torch.from_numpy(masks), torch.from_numpy(marked))
+
+
+def make_pair(n: int, classes: tuple[int | str, int | str], seed: int = TEST_SEED, *,
+              size: int = SHAPES_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images with two objects side by side, of ``classes[0]`` (left) and ``classes[1]``.
+
+    The "cat and dog" images of the class-discrimination experiment (notebook 08): both objects
+    have the same size (radius 0.17-0.2 of the side, the small end of the training range), so
+    neither is a distractor. Deterministic like :func:`make_shapes`.
+
+    Returns
+    -------
+    images : torch.Tensor
+        ``(n, 3, size, size)`` float32 in [0, 1].
+    masks : torch.Tensor
+        ``(n, 2, size, size)`` bool, the left and the right object.
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    if len(classes) != 2:
+        raise ValueError(f"classes must name two classes, got {classes!r}")
+    labels = [_class_index(c) for c in classes]
+    images = np.empty((n, 3, size, size), dtype=np.float32)
+    masks = np.empty((n, 2, size, size), dtype=bool)
+    for i, child in enumerate(np.random.SeedSequence([seed, 2]).spawn(n)):
+        rng = np.random.default_rng(child)
+        image = _background(rng, size)
+        background_colour = image.mean(axis=(1, 2))
+        for k, (label, cx) in enumerate(zip(labels, (0.27, 0.73))):
+            radius = rng.uniform(0.17, 0.2) * size
+            cy = size / 2 + rng.uniform(-0.1, 0.1) * size
+            angle = rng.uniform(-np.pi / 4, np.pi / 4) if SHAPES_CLASSES[label] == "heart" \
+                else rng.uniform(0, 2 * np.pi)
+            cover = _coverage(label, size, cx * size, cy, radius, angle)
+            colour = _object_colour(rng, background_colour)
+            image = image * (1 - cover) + colour[:, None, None] * cover
+            masks[i, k] = cover > 0.5
+        image = image + rng.normal(0, rng.uniform(0.02, 0.08), size=image.shape)
+        images[i] = np.clip(image, 0, 1)
+    return torch.from_numpy(images), torch.from_numpy(masks)

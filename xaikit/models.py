@@ -32,6 +32,7 @@ __all__ = [
     "data_dir",
     "load_model",
     "model_spec",
+    "layer_table",
     "shapes_architecture",
 ]
 
@@ -87,6 +88,11 @@ class ModelSpec:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     classes: tuple[str, ...]
+
+    @property
+    def trained(self) -> bool:
+        """False for ``vgg16-untrained`` (random weights): notebooks skip asserts on accuracy."""
+        return self.name != "vgg16-untrained"
 
     @property
     def low(self) -> torch.Tensor:
@@ -166,6 +172,31 @@ def shapes_architecture(batch_norm: bool = False, init: bool = True) -> nn.Modul
                 nn.init.normal_(module.weight, 0, 0.01)
                 nn.init.zeros_(module.bias)
     return model
+
+
+def layer_table(model: nn.Module, input_size: int | None = None) -> list[tuple[str, str, tuple, int]]:
+    """``(name, layer type, output shape, parameters)`` for every leaf layer, in forward order.
+
+    The output shapes come from one forward pass of a ``(1, 3, S, S)`` zero input, ``S`` the
+    model's input size (notebooks 00 and 07 print this as VGG-16's layer table).
+    """
+    size = input_size or model_spec(model).input_size
+    rows: list[tuple[str, str, tuple, int]] = []
+    names = {module: name for name, module in model.named_modules()}
+
+    def record(module, inputs, output):
+        params = sum(p.numel() for p in module.parameters())
+        rows.append((names[module], type(module).__name__, tuple(output.shape[1:]), params))
+
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    handles = [m.register_forward_hook(record) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, size, size, device=next(model.parameters()).device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return rows
 
 
 def sha256(path: Path) -> str:

@@ -1,1 +1,371 @@
-"""Placeholder: methods are being added."""
+"""Perturbation-based attributions: Occlusion, LIME and Meaningful Perturbation.
+
+They treat the model as a black box and measure how the explained score changes when parts of
+the input are removed (replaced by a fill value, a blurred or noisy version):
+
+    occlusion                R_p = mean over patches W containing p of f_t(x) - f_t(x | W filled)
+    lime                     R_p = coefficient of p's superpixel in a weighted linear surrogate
+    meaningful_perturbation  R_p = 1 - m_p  for the smallest smooth blur mask m that lowers f_t
+
+Cost is one forward pass per perturbation (occlusion: one per window; LIME: ``samples``;
+meaningful perturbation: ``iterations`` forward and backward passes).
+
+References
+----------
+Zeiler, Fergus (2014), "Visualizing and Understanding Convolutional Networks", ECCV.
+Ribeiro, Singh, Guestrin (2016), "Why Should I Trust You?", KDD.
+Fong, Vedaldi (2017), "Interpretable Explanations of Black Boxes by Meaningful Perturbation",
+ICCV.
+
+Introduced in notebook 01_perturbation.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .deeplift import BLUR_SIGMA
+from .explain import register
+
+__all__ = ["FILLS", "MEASURES", "fill_values", "gaussian_blur", "lime",
+           "meaningful_perturbation", "occlusion", "superpixels"]
+
+FILLS = ("zero", "mean", "blur", "noise")
+"""Named fill values; a number fills with that constant (in the model's normalised units)."""
+MEASURES = ("logit", "probability")
+PROGRESS_MIN_FORWARDS = 2048
+"""Occlusion shows a tqdm bar only from this many perturbed images on (``progress=None``)."""
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+    """``x`` ``(N, C, H, W)`` blurred by a Gaussian of std ``sigma`` pixels (torchvision).
+
+    Default ``sigma``: ``BLUR_SIGMA`` (0.05) x the shorter side, as the ``"blur"`` baseline of
+    IG and DeepLIFT (about 11 px at 224, Fong and Vedaldi's 10 px). The kernel is cut to fit
+    the image (reflect padding).
+    """
+    from torchvision.transforms.functional import gaussian_blur as blur
+
+    side = min(x.shape[-2:])
+    sigma = BLUR_SIGMA * side if sigma is None else float(sigma)
+    if not sigma > 0:
+        raise ValueError(f"blur sigma must be positive, got {sigma!r}")
+    size = min(2 * math.ceil(3 * sigma) + 1, 2 * ((side - 1) // 2) + 1)
+    return blur(x.detach(), [size, size], [sigma, sigma]) if size > 1 else x.detach().clone()
+
+
+def fill_values(x: torch.Tensor, fill: float | str, seed: int = 0) -> torch.Tensor:
+    """What a removed pixel is replaced by, shaped like ``x`` ``(N, C, H, W)``.
+
+    ``fill``: a number (a constant; 0 is the data set's mean colour for a normalised input),
+    ``"zero"``, ``"mean"`` (each image's per-channel mean), ``"blur"`` (:func:`gaussian_blur`)
+    or ``"noise"`` (Gaussian noise with each image's per-channel mean and std, drawn from a
+    private generator seeded with ``seed``).
+    """
+    x = x.detach()
+    if isinstance(fill, bool) or not isinstance(fill, (int, float, str)):
+        raise TypeError(f"fill must be a number or one of {FILLS}, got {fill!r}")
+    if not isinstance(fill, str):
+        if not math.isfinite(fill):
+            raise ValueError(f"fill must be finite, got {fill!r}")
+        return torch.full_like(x, float(fill))
+    if fill not in FILLS:
+        raise ValueError(f"unknown fill {fill!r}; use a number or one of {', '.join(FILLS)}")
+    if fill == "zero":
+        return torch.zeros_like(x)
+    if fill == "blur":
+        return gaussian_blur(x)
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    if fill == "mean":
+        return mean.expand_as(x).clone()
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return mean + x.std(dim=(2, 3), keepdim=True) * eps
+
+
+def _score(model: nn.Module, measure: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    if measure == "logit":
+        return model
+    return lambda inputs: torch.softmax(model(inputs), dim=1)
+
+
+def _check_int(name: str, value, low: int = 1, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
+            high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
+
+
+def _window_masks(h: int, w: int, window: int, stride: int, dtype: torch.dtype,
+                  device: torch.device, chunk: int):
+    """Yield ``(P, 1, 1, H, W)`` 0/1 masks of the patches, ``chunk`` patches at a time.
+
+    Patches start at the top-left corner and step by ``stride`` until the image is covered
+    (the last patch in a row or column may be cut off at the border).
+    """
+    rows = [i * stride for i in range(math.ceil((h - window) / stride) + 1)]
+    cols = [j * stride for j in range(math.ceil((w - window) / stride) + 1)]
+    corners = [(r, c) for r in rows for c in cols]
+    for first in range(0, len(corners), chunk):
+        part = corners[first:first + chunk]
+        masks = torch.zeros((len(part), 1, 1, h, w), dtype=dtype, device=device)
+        for p, (r, c) in enumerate(part):
+            masks[p, ..., r:r + window, c:c + window] = 1
+        yield masks
+
+
+@register("occlusion")
+def occlusion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
+              window: int | None = None, stride: int | None = None, fill: float | str = 0.0,
+              measure: str = "logit", seed: int = 0, batch_size: int = 32,
+              progress: bool | None = None) -> torch.Tensor:
+    """Occlusion: the score drop when a square patch (all channels) is filled.
+
+    Each pixel gets the mean of ``s_t(x) - s_t(x with the patch filled)`` over the patches
+    that cover it, so a 1-pixel window gives exactly the pixel's effect. The patches are laid
+    out as in captum's ``Occlusion``, but the loop is hand-written: captum 0.9 casts the result
+    to float32 (``single_attrib.float() / weight``), which breaks float64 identities.
+
+    Parameters
+    ----------
+    model, x, target
+        Classifier, ``(N, C, H, W)`` input and ``(N,)`` long targets.
+    window, stride : int, optional
+        Side of the square patch, default ``max(1, min(H, W) // 8)`` (8 at 64, 28 at 224),
+        and the step between patches, at most ``window`` (default ``window``).
+    fill : float or {"zero", "mean", "blur", "noise"}
+        What a patch is replaced by; see :func:`fill_values`. The result depends on it.
+    measure : {"logit", "probability"}
+        Score whose drop is measured (default the logit: relevance in logit units).
+    seed, batch_size : int
+        Seed of ``fill="noise"``; most perturbed images per forward pass.
+    progress : bool, optional
+        tqdm bar; default only from :data:`PROGRESS_MIN_FORWARDS` perturbed images on.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, C, H, W)``: the map divided equally over the ``C`` channels, so the channel sum
+        (the heatmap) is the score drop in logit units.
+
+    References
+    ----------
+    Zeiler, Fergus (2014), ECCV. Introduced in notebook 01_perturbation.
+    """
+    from tqdm.auto import tqdm
+
+    n, c, h, w = x.shape
+    window = max(1, min(h, w) // 8) if window is None else window
+    _check_int("window", window, 1, min(h, w))
+    stride = window if stride is None else stride
+    _check_int("stride", stride, 1, window)
+    _check_int("batch_size", batch_size)
+    score, x, chunk = _score(model, measure), x.detach(), max(1, batch_size // n)
+    base, index = fill_values(x, fill, seed), target.view(1, n, 1).to(x.device)
+    patches = math.prod(math.ceil((side - window) / stride) + 1 for side in (h, w))
+    show = n * patches >= PROGRESS_MIN_FORWARDS if progress is None else bool(progress)
+    total, count = torch.zeros_like(x[:, :1]), torch.zeros_like(x[:1, :1])
+    with torch.no_grad(), tqdm(total=patches, disable=not show, desc="occlusion") as bar:
+        reference = score(x).gather(1, index[0])                              # (N, 1)
+        for masks in _window_masks(h, w, window, stride, x.dtype, x.device, chunk):
+            perturbed = x * (1 - masks) + base * masks                        # (P, N, C, H, W)
+            out = score(perturbed.flatten(0, 1)).view(len(masks), n, -1)
+            drop = reference.view(1, n) - out.gather(2, index.expand(len(masks), n, 1))[..., 0]
+            total += (drop.view(-1, n, 1, 1, 1) * masks).sum(0)
+            count += masks.sum(0)
+            bar.update(len(masks))
+    return (total / count / c).expand_as(x).contiguous()
+
+
+def superpixels(model: nn.Module, x: torch.Tensor, segments: int = 50) -> torch.Tensor:
+    """SLIC superpixels of each image, ``(N, H, W)`` labels ``0 .. S_k - 1``.
+
+    scikit-image's SLIC in its zero-parameter mode (SLICO, ``slic_zero=True``): with a fixed
+    compactness of 10 the noisy shapes images fall into 1-7 superpixels instead of ~50.
+    Computed on the denormalised image (:func:`xaikit.denormalize`) when the model carries a
+    spec, else on each image min-max scaled to [0, 1].
+    """
+    from skimage.segmentation import slic
+
+    from .images import denormalize
+
+    _check_int("segments", segments)
+    x = x.detach()
+    if getattr(model, "xaikit_spec", None) is not None and x.shape[1] == 3:
+        x = denormalize(x, model)
+    else:
+        low = x.amin(dim=(1, 2, 3), keepdim=True)
+        x = (x - low) / (x.amax(dim=(1, 2, 3), keepdim=True) - low).clamp(min=1e-12)
+    labels = []
+    for image in x.permute(0, 2, 3, 1).cpu().double().numpy():
+        seg = slic(image, n_segments=segments, slic_zero=True, start_label=0, channel_axis=-1,
+                   convert2lab=image.shape[-1] == 3)
+        labels.append(np.unique(seg, return_inverse=True)[1].reshape(seg.shape))
+    return torch.as_tensor(np.stack(labels), dtype=torch.long, device=x.device)
+
+
+def _lime_one(model: nn.Module, x: torch.Tensor, base: torch.Tensor, target: int,
+              labels: torch.Tensor, samples: int, seed: int, kernel_width: float,
+              alpha: float, batch_size: int) -> torch.Tensor:
+    from sklearn.linear_model import Lasso, LinearRegression
+
+    s = int(labels.max()) + 1
+    generator = torch.Generator().manual_seed(seed)
+    z = (torch.rand((samples, s), generator=generator) < 0.5).to(x.dtype)
+    z[0] = 1  # the unperturbed image, as in LIME's reference implementation
+    scores = []
+    with torch.no_grad():
+        for chunk in z.split(batch_size):
+            keep = chunk.to(x.device)[:, labels].unsqueeze(1)          # (B, 1, H, W)
+            scores.append(model(x * keep + base * (1 - keep))[:, target].cpu())
+    distance = 1 - z.sum(1) / (z.norm(dim=1) * math.sqrt(s)).clamp(min=1e-12)  # cosine to 1
+    weight = torch.exp(-distance ** 2 / kernel_width ** 2)
+    surrogate = Lasso(alpha=alpha, random_state=0) if alpha > 0 else LinearRegression()
+    fit = surrogate.fit(z.double().numpy(), torch.cat(scores).double().numpy(),
+                        sample_weight=weight.double().numpy())
+    coef = torch.as_tensor(fit.coef_, dtype=x.dtype, device=x.device)
+    return (coef[labels] / x.shape[1]).expand_as(x[0])
+
+
+@register("lime")
+def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, segments: int = 50,
+         samples: int = 256, seed: int = 0, kernel_width: float = 0.25, alpha: float = 0.01,
+         fill: float | str = 0.0, batch_size: int = 32) -> torch.Tensor:
+    """LIME on SLIC superpixels: a weighted sparse linear surrogate of the target logit.
+
+    Each of ``samples`` perturbations switches every superpixel on or off with probability
+    1/2 (the first keeps all), off superpixels take the ``fill`` value; the perturbations are
+    weighted by ``exp(-d^2 / kernel_width^2)`` with ``d`` the cosine distance of the on/off
+    vector to all-on, and scikit-learn's weighted ``Lasso`` fits the logits (with a fixed
+    ``random_state``: it otherwise draws from NumPy's global generator). Written with
+    scikit-learn rather than captum's ``Lime``, which draws from the global random state
+    (``torch.bernoulli`` and its ``DataLoader``); here a private generator is seeded per image
+    with ``seed``, so a batch equals single calls. Remember that it explains the surrogate,
+    and that two seeds give different answers.
+
+    Parameters
+    ----------
+    model, x, target
+        Classifier, ``(N, C, H, W)`` input and ``(N,)`` long targets.
+    segments, samples, seed : int
+        Approximate number of superpixels (:func:`superpixels`); perturbations (forward
+        passes) per image; seed of the sampling (and of ``fill="noise"``).
+    kernel_width : float
+        Width of the exponential kernel on the cosine distance (LIME's image default 0.25).
+    alpha : float
+        L1 strength of the Lasso (scikit-learn's ``alpha``); 0 fits weighted least squares
+        (``LinearRegression``), which recovers a model that is linear in the superpixels.
+    fill, batch_size : float or str, int
+        Value of a switched-off superpixel (:func:`fill_values`; default 0, the mean colour);
+        perturbed images per forward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, C, H, W)``: each superpixel's coefficient (logit units) on its pixels, divided
+        equally over the ``C`` channels (the channel sum is the coefficient).
+
+    References
+    ----------
+    Ribeiro, Singh, Guestrin (2016), KDD. Introduced in notebook 01_perturbation.
+    """
+    for name, value in (("samples", samples), ("batch_size", batch_size)):
+        _check_int(name, value)
+    if not kernel_width > 0 or not alpha >= 0:
+        raise ValueError(f"need kernel_width > 0 and alpha >= 0, got {kernel_width}, {alpha}")
+    x = x.detach()
+    labels, base = superpixels(model, x, segments), fill_values(x, fill, seed)
+    return torch.stack([
+        _lime_one(model, x[k:k + 1], base[k:k + 1], int(target[k]), labels[k], samples, seed,
+                  kernel_width, alpha, batch_size) for k in range(x.shape[0])])
+
+
+def _total_variation(m: torch.Tensor, beta: float) -> torch.Tensor:
+    """``mean |m_(i+1)j - m_ij|^beta + mean |m_i(j+1) - m_ij|^beta`` per sample, ``(N,)``."""
+    rows = (m[:, :, 1:, :] - m[:, :, :-1, :]).abs().pow(beta).mean(dim=(1, 2, 3))
+    cols = (m[:, :, :, 1:] - m[:, :, :, :-1]).abs().pow(beta).mean(dim=(1, 2, 3))
+    return rows + cols
+
+
+@register("meaningful_perturbation")
+def meaningful_perturbation(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
+                            l1: float = 1.0, l2: float = 0.2, beta: float = 3.0,
+                            iterations: int = 300, mask_size: int | None = None,
+                            sigma: float | None = None, jitter: int | None = None,
+                            lr: float = 0.1, measure: str = "logit",
+                            seed: int = 0) -> torch.Tensor:
+    """Meaningful Perturbation (deletion game): the smallest smooth blur mask that kills the score.
+
+    Learns a low-resolution mask ``m`` in [0, 1] (1 keeps a pixel), upsampled bilinearly to
+    ``M``, minimising with Adam (clamping ``m`` to [0, 1] after each step)
+
+        E_tau[ s_t(Phi(x(. - tau), M)) ] / |s_t(x)| + l1 mean|1 - m| + l2 mean|grad m|^beta,
+        Phi(x, M) = M x + (1 - M) blur(x),
+
+    where ``tau`` is a random shift by up to ``jitter`` pixels (one per step, from a private
+    generator). Hand-written (captum has no such method). Two departures from the paper, so
+    the defaults carry over between models and input sizes: the score is divided by its value
+    on ``x`` and the penalties are means; and the default score is the logit, because the
+    paper's softmax probability saturates on the trained models (1.000 on vgg16-shapes) and
+    then has no gradient.
+
+    Parameters
+    ----------
+    model, x, target
+        Classifier, ``(N, C, H, W)`` input and ``(N,)`` long targets.
+    l1, l2, beta : float
+        Weights of the deletion area and of the total variation, and the TV exponent.
+    iterations, lr : int, float
+        Adam steps (each a forward and backward pass on the batch) and learning rate.
+    mask_size, sigma, jitter : int, float, int, optional
+        Side of the learned mask, default ``max(2, min(H, W) // 8)`` (28 at 224); blur std in
+        pixels, default :func:`gaussian_blur`'s; largest shift, default ``round(min(H, W) / 56)``.
+    measure : {"logit", "probability"}
+        The score ``s_t``.
+    seed : int
+        Seed of the jitter.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, C, H, W)``: ``1 - M`` in [0, 1] (higher = more important), the same in every
+        channel. A deletion strength, not in logit units.
+
+    References
+    ----------
+    Fong, Vedaldi (2017), ICCV. Introduced in notebook 01_perturbation.
+    """
+    n, c, h, w = x.shape
+    size = max(2, min(h, w) // 8) if mask_size is None else mask_size
+    shift = round(min(h, w) / 56) if jitter is None else jitter
+    _check_int("iterations", iterations)
+    _check_int("mask_size", size, 1, min(h, w))
+    _check_int("jitter", shift, 0)
+    score, x, index = _score(model, measure), x.detach(), target.view(-1, 1).to(x.device)
+    blurred = gaussian_blur(x, sigma)
+    with torch.no_grad():
+        scale = score(x).gather(1, index).abs().clamp(min=1e-6)               # (N, 1)
+    m = torch.ones((n, 1, size, size), dtype=x.dtype, device=x.device, requires_grad=True)
+    optimizer = torch.optim.Adam([m], lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(iterations):
+        dy, dx = torch.randint(-shift, shift + 1, (2,), generator=generator).tolist()
+        with torch.enable_grad():
+            big = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
+            phi = big * x.roll((dy, dx), (2, 3)) + (1 - big) * blurred.roll((dy, dx), (2, 3))
+            s = (score(phi).gather(1, index) / scale).sum()
+            loss = s + l1 * (1 - m).abs().mean(dim=(1, 2, 3)).sum() + l2 * _total_variation(
+                m, beta).sum()
+            (m.grad,) = torch.autograd.grad(loss, m)
+        optimizer.step()
+        with torch.no_grad():
+            m.clamp_(0, 1)
+    big = F.interpolate(m.detach(), size=(h, w), mode="bilinear", align_corners=False)
+    return ((1 - big) / x.shape[1]).expand_as(x).contiguous()
