@@ -48,7 +48,7 @@ SHAPES_WIDTHS = (12, 24, 48, 96, 96)
 SHAPES_HIDDEN = 128
 """Width of the two hidden dense layers of ``vgg16-shapes`` (torchvision: 4096)."""
 SHAPES_WEIGHTS = "vgg16-shapes.safetensors"
-SHAPES_SHA256 = "dc5ed3e9dc9ca28d442905319a9d53664051254a1b294724bac2191279fae060"
+SHAPES_SHA256 = "120fc1cbda63b2b58a98b9761fcf4e1f6967908494111c6fe5302b9a27a93d18"
 """SHA-256 of the shipped weights; ``python -m xaikit.train`` prints the value of a new file."""
 
 OFFLINE_ENV = "XAIKIT_OFFLINE"
