@@ -141,6 +141,15 @@ def test_smoothgrad_is_the_mean_gradient_over_noisy_copies():
     assert torch.allclose(attr, expected, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_smoothgrad_batching_does_not_change_the_result(batch_size):
+    net, x = conv_net(), inputs(2)
+    expected = torch.stack([_smoothgrad_by_hand(net, x[k:k + 1], k, 0.2, 5, 3)[0] for k in range(2)])
+    attr = xk.explain(net, x, [0, 1], "smoothgrad", noise=0.2, samples=5, seed=3,
+                      batch_size=batch_size)
+    assert torch.allclose(attr, expected, rtol=1e-6, atol=1e-8)
+
+
 def test_smoothgrad_seeds_and_global_rng(rng_state_guard):
     net, x = conv_net(), inputs(2)
     a = xk.explain(net, x, [0, 1], "smoothgrad", samples=4, seed=1)

@@ -145,7 +145,7 @@ def _check_positive_int(**values: int) -> None:
 @register("smoothgrad")
 def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
                base: str = "gradient", noise: float = 0.15, samples: int = 16, seed: int = 0,
-               base_options: dict | None = None) -> torch.Tensor:
+               base_options: dict | None = None, batch_size: int = 64) -> torch.Tensor:
     """SmoothGrad: the average of a base attribution over noisy copies of the input.
 
     ``R = (1/T) sum_s M(x + eps_s)`` with ``eps_s ~ N(0, sigma^2)`` and ``sigma = noise x
@@ -169,6 +169,8 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
         Seed of the private generator; the same seed gives the same result.
     base_options : dict, optional
         Options passed to the base method (checked like :func:`xaikit.explain`'s options).
+    batch_size : int
+        Most noisy images per call of the base method (the copies are batched; default 64).
 
     Returns
     -------
@@ -182,7 +184,7 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     if not isinstance(base, str) or base == "smoothgrad":
         raise ValueError(f"base must be the name of another method, got {base!r}")
     method_info(base)  # ValueError for an unknown name
-    _check_positive_int(samples=samples)
+    _check_positive_int(samples=samples, batch_size=batch_size)
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
         raise ValueError(f"noise must be a non-negative float, got {noise!r}")
     options = dict(base_options or {})
@@ -192,10 +194,15 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     # one generator per sample, so that a batch gives the same noise as single calls
     generators = [torch.Generator(device=x.device).manual_seed(seed) for _ in range(len(x))]
     total = torch.zeros_like(x)
-    for _ in range(samples):
-        eps = torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=x.device)
-                           for g in generators])
-        total += run_method(model, x + sigma * eps, target, base, options)
+    per_call = max(1, batch_size // len(x))  # noisy copies of the whole batch per base call
+    for start in range(0, samples, per_call):
+        count = min(per_call, samples - start)
+        eps = torch.stack([torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype,
+                                                    device=x.device) for g in generators])
+                           for _ in range(count)])                     # (count, N, ...)
+        noisy = (x + sigma * eps).flatten(0, 1)
+        out = run_method(model, noisy, target.repeat(count), base, options)
+        total += out.view(count, *x.shape).sum(0)
     return total / samples
 
 
