@@ -17,13 +17,13 @@ windows) so a run takes minutes; the ratios scale linearly with those counts.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import warnings
 from typing import Callable
 
 import torch
 
 import xaikit as xk
+from timing import median_time
 
 SETTINGS: dict[str, dict] = {
     "gradient": {}, "gradient_x_input": {}, "guided_backprop": {}, "deconvnet": {},
@@ -37,16 +37,6 @@ SETTINGS: dict[str, dict] = {
     "meaningful_perturbation": {"iterations": 20},
 }
 HEAVY = {"integrated_gradients", "smoothgrad", "occlusion", "lime", "meaningful_perturbation"}
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up (allocations, captum/zennit hook set-up caches)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def forward_backward(model, x, target):
@@ -75,7 +65,8 @@ def direct_calls(model, x, target, size: int) -> dict[str, Callable[[], object]]
     return {
         "gradient": lambda: forward_backward(model, x, target),
         "integrated_gradients": lambda: ca.IntegratedGradients(model).attribute(
-            x, target=target, n_steps=16, method="gausslegendre"),
+            x, target=target, n_steps=16, method="gausslegendre",
+            internal_batch_size=max(len(x), (16 // len(x)) * len(x))),  # xk's memory bound
         "guided_backprop": lambda: ca.GuidedBackprop(model).attribute(x, target=target),
         "deconvnet": lambda: ca.Deconvolution(model).attribute(x, target=target),
         "gradcam": lambda: ca.LayerGradCam(model, model.features[28]).attribute(
@@ -92,7 +83,7 @@ def run(model_name: str, batch: int, methods: list[str], repeats: int) -> None:
     model = xk.load_model("vgg16-shapes" if model_name == "shapes" else "vgg16-untrained")
     size = xk.model_spec(model).input_size
     torch.manual_seed(0)
-    x = torch.randn(batch, 3, size, size)
+    x = xk.preprocess(torch.rand(batch, 3, size, size), model)  # valid pixels (z^B needs them)
     target = torch.arange(batch) % len(xk.class_names(model))
     base = median_time(lambda: forward_backward(model, x, target), repeats)
     with torch.no_grad():
@@ -120,6 +111,7 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(SETTINGS))
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    warnings.filterwarnings("ignore")  # captum warns on every call
     torch.set_grad_enabled(True)
     methods = args.methods.split(",")
     unknown = set(methods) - set(SETTINGS)
