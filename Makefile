@@ -8,7 +8,7 @@ STAMP := $(VENV)/.xaikit-installed
 XAIKIT_MODEL ?= vgg16-shapes
 export XAIKIT_MODEL
 
-.PHONY: setup lab test unit notebooks train clean
+.PHONY: setup lab test unit notebooks test-imagenet-path train clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ unit: setup
 
 notebooks: setup
 	XAIKIT_OFFLINE=1 $(PY) -m pytest notebooks --nbval --sanitize-with notebooks/sanitize.cfg
+
+# The ImageNet code path offline: every notebook runs (not compared) on torchvision's VGG-16
+# architecture with random weights at 224x224. Slow (VGG-16 on a CPU); not part of `make test`.
+test-imagenet-path: setup
+	XAIKIT_MODEL=vgg16-untrained XAIKIT_OFFLINE=1 $(PY) -m pytest notebooks --nbval-lax
 
 train: setup
 	$(PY) -m xaikit.train
