@@ -1,0 +1,51 @@
+"""The workbook's figures: each drawn by one registered function the notebooks call.
+
+A figure function computes what its figure needs and draws it::
+
+    @register_figure("smoothgrad_grid", notebook="04_smoothgrad", section="1. The estimator",
+                     title="SmoothGrad of the gradient: noise level x samples T")
+    def smoothgrad_grid(model, **options) -> tuple[Figure, dict]:
+        ...
+        return fig, data            # data: what the notebook cell prints and asserts on
+
+The notebook cell calls it (``fig, data = xkfig.smoothgrad_grid(model)``) and asserts on
+``data``; ``python -m xaikit figures`` calls every registered function with only the model
+and saves PNG and PDF with fixed metadata (:func:`export_figures`), so the exported figures
+are the notebooks' figures, drawn by the same code. Figures of toy models take ``model`` and
+ignore it.
+
+Adding a figure (notebooks 09, 10, ...): write ``fn(model, **options) -> (fig, data)`` in a
+module of this package (one module per topic, e.g. ``evaluation.py``), decorate it with
+:func:`register_figure` (``notebook`` = the notebook's file stem, ``section`` = its section
+heading), add the module's name to :data:`FIGURE_MODULES`, and call it from the notebook.
+Every option needs a default: the exporter passes only the model.
+
+Introduced in notebook ``00_setup_and_tour``; the export command is in ``README.md``.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .registry import FigureInfo, figure_info, list_figures, register_figure, save_figure
+from .export import export_figures
+
+__all__ = ["FIGURE_MODULES", "FigureInfo", "export_figures", "figure_info", "list_figures",
+           "load_figure_modules", "register_figure", "save_figure"]
+
+FIGURE_MODULES: list[str] = ["shattered", "smoothgrad", "lrp", "gradcam"]
+"""Modules of this package whose import registers figures, in workbook order."""
+
+
+def load_figure_modules() -> None:
+    """Import every module in :data:`FIGURE_MODULES` (fills the registry)."""
+    for name in FIGURE_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+def __getattr__(name: str):
+    # ``xkfig.smoothgrad_grid`` etc.: look the figure function up in the registry.
+    load_figure_modules()
+    try:
+        return figure_info(name).fn
+    except ValueError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
