@@ -9,7 +9,7 @@ The flat public namespace below is everything the notebooks use::
     attr = xk.explain(model, x, target, "lrp", composite="vgg16")
     fig, ax = xk.plot_heatmap(attr, image=image)
 """
-from . import data
+from . import data, evaluation
 from .examples import Examples, example_batch
 from .explain import explain, list_methods
 from .images import IMAGE_NAMES, denormalize, load_image, preprocess
@@ -28,6 +28,7 @@ __all__ = [
     "WeightsIntegrityError",
     "class_names",
     "data",
+    "evaluation",
     "denormalize",
     "example_batch",
     "Examples",

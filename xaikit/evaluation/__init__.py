@@ -1,0 +1,32 @@
+"""``xk.evaluation``: measuring explanations (notebook ``09_evaluation``).
+
+One concept per module:
+
+- :mod:`.properties` - conservation (also per LRP layer) and positivity;
+- :mod:`.continuity` - explanation change under small input shifts (Montavon et al. 2018);
+- :mod:`.selectivity` - pixel-flipping / region perturbation curves and AOPC;
+- :mod:`.localisation` - relevance mass, relevance rank accuracy, pointing game on object masks;
+- :mod:`.randomisation` - cascading / independent layer randomisation, random logit;
+- :mod:`.similarity` - Spearman rank correlation and SSIM between heatmaps;
+- :mod:`.selection` - grid search of a method's settings maximising a score;
+- :mod:`.table` - many methods x many metrics in one tidy table.
+
+Quantus (0.6.0) is the cross-check, imported only through :func:`import_quantus` (numpy-2 shim).
+"""
+from ._quantus import import_quantus
+from .continuity import continuity, continuity_profile, shift
+from .localisation import pointing_game, relevance_mass, relevance_rank
+from .properties import conservation, explained_logit, lrp_layer_sums, positivity
+from .randomisation import random_logit, randomisation_test, randomised_models
+from .selection import Selection, select
+from .selectivity import aopc, patch_ranks, pixel_flipping
+from .similarity import spearman, ssim
+from .table import CONTROLS, METRICS, control_heatmap, evaluate
+
+__all__ = [
+    "CONTROLS", "METRICS", "Selection", "aopc", "conservation", "continuity",
+    "continuity_profile", "control_heatmap", "evaluate", "explained_logit", "import_quantus",
+    "lrp_layer_sums", "patch_ranks", "pixel_flipping", "pointing_game", "positivity",
+    "random_logit", "randomisation_test", "randomised_models", "relevance_mass",
+    "relevance_rank", "select", "shift", "spearman", "ssim",
+]

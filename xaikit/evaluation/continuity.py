@@ -1,0 +1,130 @@
+"""Continuity: does the explanation change little when the input changes little?
+
+Montavon, Samek and Müller (2018) ask for explanations that are continuous in the input: for
+nearly equal inputs, nearly equal heatmaps. Measured over a set of small shifts ``x -> x_s``,
+
+    continuity(x) = max_s ||R(x) - R(x_s)||_1 / ||x - x_s||_2        (lower is better)
+
+with ``x_s`` the image translated by ``s`` pixels along the width (the new column filled), as
+Quantus's ``Continuity``. :func:`continuity_profile` also returns the output change
+``|f_c(x) - f_c(x_s)|``, to set the explanation change against the change of the function
+(a method can only be as continuous as the model). All shifted copies of all images are
+explained in one batched call of :func:`xaikit.explain`.
+
+Quantus's ``Continuity`` ignores a given ``a_batch`` (it explains again), explains one shift
+per call, normalises by the batch maximum and takes absolute values by default, and its shift
+grid (``nr_steps=28``: translations from ``-W + dx`` in steps ``dx = (2W + 1) // 28``) contains
+the zero shift, whose ``||x - x_s|| = 0`` turns any randomness of a stochastic explainer
+(SmoothGrad) into ``noise / 1e-9``. Here the zero shift is rejected.
+
+References
+----------
+Montavon, Samek, Müller (2018), "Methods for interpreting and understanding deep neural
+networks", Digital Signal Processing 73, section 7 (explanation continuity).
+
+Introduced in notebook ``09_evaluation``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..explain import _num_outputs, as_target, check_input, explain
+from ..perturbation import fill_values
+from ._inputs import as_heatmap
+
+__all__ = ["continuity", "continuity_profile", "shift"]
+
+
+def shift(x: torch.Tensor, dx: int, fill: float | str = 0.0) -> torch.Tensor:
+    """``x`` ``(N, C, H, W)`` translated by ``dx`` pixels to the right (left if negative).
+
+    The uncovered columns take ``fill`` (:func:`xaikit.perturbation.fill_values`); Quantus's
+    ``batched_translation`` fills with its ``"black"`` baseline, the image minimum.
+    """
+    if isinstance(dx, bool) or not isinstance(dx, int) or abs(dx) >= x.shape[-1]:
+        raise ValueError(f"shift must be an int with |shift| < width {x.shape[-1]}, got {dx!r}")
+    base = fill_values(x, fill)
+    out = base.clone()
+    if dx >= 0:
+        out[..., dx:] = x[..., :x.shape[-1] - dx]
+    else:
+        out[..., :dx] = x[..., -dx:]
+    return out
+
+
+def continuity_profile(model: nn.Module, x: torch.Tensor,
+                       target: int | Sequence[int] | torch.Tensor, method: str, *,
+                       shifts: Sequence[int] = (-2, -1, 1, 2), fill: float | str = 0.0,
+                       **options) -> dict[str, torch.Tensor]:
+    """Explanation, input and output change under each shift, all ``(N, S)``.
+
+    Parameters
+    ----------
+    model, x, target, method, **options
+        As for :func:`xaikit.explain` (stochastic methods need a fixed ``seed``).
+    shifts : sequence of int
+        Non-zero translations in pixels (see :func:`shift`).
+    fill : float or str
+        Value of the uncovered columns.
+
+    Returns
+    -------
+    dict
+        ``"explanation"``: ``||R(x) - R(x_s)||_1`` of the heatmaps (channel sums);
+        ``"input"``: ``||x - x_s||_2``; ``"output"``: ``|f_c(x) - f_c(x_s)|``; ``"shifts"``:
+        ``(S,)``.
+    """
+    check_input(model, x)
+    shifts = [int(s) for s in shifts]
+    if not shifts or 0 in shifts:
+        raise ValueError(f"shifts must be a non-empty sequence of non-zero ints, got {shifts}")
+    n, s = x.shape[0], len(shifts)
+    t = as_target(target, n, _num_outputs(model)).to(x.device)
+    moved = torch.cat([shift(x.detach(), dx, fill) for dx in shifts])              # (S N, ...)
+    both = torch.cat([x.detach(), moved])
+    tt = t.repeat(s + 1)
+    heat = as_heatmap(explain(model, both, tt, method, **options), both)
+    with torch.no_grad():
+        logit = model(both).gather(1, tt.view(-1, 1))[:, 0]
+    heat0, heats = heat[:n], heat[n:].view(s, n, -1)
+    return {
+        "explanation": (heats - heat0.flatten(1)).abs().sum(2).T,
+        "input": (moved.view(s, n, -1) - x.detach().flatten(1)).norm(dim=2).T,
+        "output": (logit[n:].view(s, n) - logit[:n]).abs().T,
+        "shifts": torch.tensor(shifts),
+    }
+
+
+def continuity(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
+               method: str, *, shifts: Sequence[int] = (-2, -1, 1, 2), fill: float | str = 0.0,
+               **options) -> torch.Tensor:
+    """Continuity ``max_s ||R(x) - R(x_s)||_1 / ||x - x_s||_2``, ``(N,)`` (lower is better).
+
+    Parameters
+    ----------
+    model, x, target, method, **options
+        As for :func:`xaikit.explain`.
+    shifts, fill
+        See :func:`continuity_profile`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N,)``, in relevance (logit) units per input unit; **lower is better**. Compare
+        methods on the same model and images only.
+
+    Notes
+    -----
+    Equals Quantus's ``Continuity(normalise=False, abs=False)`` over the same shifts when its
+    ``"black"`` baseline (the image minimum) equals ``fill`` (tests/test_evaluation_quantus.py).
+
+    References
+    ----------
+    Montavon, Samek, Müller (2018), Digital Signal Processing 73. Introduced in notebook
+    ``09_evaluation``.
+    """
+    profile = continuity_profile(model, x, target, method, shifts=shifts, fill=fill, **options)
+    return (profile["explanation"] / profile["input"]).max(1).values

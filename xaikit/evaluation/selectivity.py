@@ -1,0 +1,189 @@
+"""Selectivity: pixel-flipping / region perturbation curves and their AOPC.
+
+Remove the input in patches, most relevant first, and follow the explained logit: a selective
+explanation makes it fall fast. With ``order="least_relevant"`` (it should fall slowly) and
+``order="random"`` as controls.
+
+    curve_k = f_c(x^(k)),  x^(k) = x with the floor(k P / L) top-ranked patches filled,  k = 0..L
+    AOPC    = 1/(L + 1) sum_k (f_c(x^(0)) - f_c(x^(k)))
+
+Written by hand, batched: Quantus's ``PixelFlipping``/``RegionPerturbation`` run one forward pass
+of the batch per step too, but rebuild every perturbed image in numpy between passes; here all
+``(L + 1) N`` perturbed images are built from one rank map and sent through the model in chunks
+(benchmarks/bench_evaluation.py measures both against the bare forward passes).
+
+References
+----------
+Bach et al. (2015), "On pixel-wise explanations ... by layer-wise relevance propagation",
+PLOS ONE. Samek et al. (2017), "Evaluating the visualization of what a deep neural network has
+learned", IEEE TNNLS (region perturbation, AOPC).
+
+Introduced in notebook ``09_evaluation``.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..explain import _num_outputs, as_target, check_input
+from ..perturbation import _score, fill_values
+from ._inputs import as_heatmap, check_int, tie_broken_order
+
+__all__ = ["ORDERS", "PROGRESS_MIN_FORWARDS", "aopc", "patch_ranks", "pixel_flipping"]
+
+ORDERS = ("most_relevant", "least_relevant", "random")
+PROGRESS_MIN_FORWARDS = 4096
+"""With ``progress=None`` a tqdm bar appears from this many perturbed images on, and only when
+stderr is a terminal (so never in an executed notebook)."""
+
+
+def patch_ranks(heatmap: torch.Tensor, patch: int, order: str = "most_relevant",
+                seed: int = 0) -> torch.Tensor:
+    """Removal rank of every pixel's patch, ``(N, H, W)`` long (0 = removed first).
+
+    Patches are the cells of a ``patch`` x ``patch`` grid from the top-left corner (cut off at
+    the right and bottom border when the side is not a multiple); a patch's score is the sum
+    of ``heatmap`` ``(N, H, W)`` over it. Ties (and ``order="random"``) are broken by a random
+    permutation from ``seed`` (:func:`~xaikit.evaluation._inputs.tie_broken_order`).
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    n, h, w = heatmap.shape
+    cols = math.ceil(w / patch)
+    rows_id = torch.arange(h, device=heatmap.device) // patch
+    cols_id = torch.arange(w, device=heatmap.device) // patch
+    pid = (rows_id[:, None] * cols + cols_id[None, :]).flatten()                 # (H W,)
+    count = math.ceil(h / patch) * cols
+    sums = torch.zeros((n, count), dtype=heatmap.dtype, device=heatmap.device)
+    sums.index_add_(1, pid, heatmap.flatten(1))
+    if order == "random":
+        sums = torch.zeros_like(sums)
+    ranking = tie_broken_order(sums, order != "least_relevant", seed)            # (N, P)
+    rank = torch.empty_like(ranking)
+    rank.scatter_(1, ranking, torch.arange(count, device=ranking.device).expand(n, -1))
+    return rank[:, pid].view(n, h, w)
+
+
+def pixel_flipping(model: nn.Module, x: torch.Tensor, attr: torch.Tensor,
+                   target: int | Sequence[int] | torch.Tensor, *, steps: int = 16,
+                   patch: int | None = None, fill: float | str = 0.0,
+                   order: str = "most_relevant", seed: int = 0, measure: str = "logit",
+                   batch_size: int | None = None, progress: bool | None = None) -> torch.Tensor:
+    """Pixel-flipping / region-perturbation curves of the explained score.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Classifier in eval mode.
+    x : torch.Tensor
+        ``(N, C, H, W)`` input.
+    attr : torch.Tensor
+        ``(N, C, H, W)``, ``(N, 1, H, W)`` or ``(N, H, W)`` explanation; its channel sum ranks
+        the patches (relevance summed over each patch, all channels removed together).
+    target : int, sequence of int or 1-D tensor
+        Explained class per sample.
+    steps : int
+        ``L``: number of perturbation steps, spread evenly over the ``P`` patches (step ``k``
+        has removed ``floor(k P / L)``), ``1 <= L <= P``. Default 16.
+    patch : int, optional
+        Side of the square patches in pixels; default ``max(1, min(H, W) // 16)`` (4 at 64,
+        14 at 224); 1 is pixel-flipping proper.
+    fill : float or {"zero", "mean", "blur", "noise"}
+        Value of a removed pixel (:func:`xaikit.perturbation.fill_values`; a number is a
+        constant in normalised units, 0 = the data set's mean colour). Default 0.
+    order : {"most_relevant", "least_relevant", "random"}
+        Removal order (MoRF, LeRF, or a random permutation from ``seed`` as a control).
+    seed : int
+        Breaks ties between equal patch scores (and draws the random order and the noise
+        fill) from a private generator: maps with many ties (Grad-CAM, occlusion) depend on
+        it, so average a few seeds there.
+    measure : {"logit", "probability"}
+        Score followed (default the logit, in which relevance is expressed).
+    batch_size : int, optional
+        Perturbed images per forward pass; default ``max(N, 64)``.
+    progress : bool, optional
+        tqdm bar; ``None``: only from :data:`PROGRESS_MIN_FORWARDS` perturbed images on and
+        only when stderr is a terminal.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, steps + 1)``: ``curve[:, 0]`` is the unperturbed score, ``curve[:, -1]`` the
+        score with every patch filled. Most relevant first: lower is better (see :func:`aopc`).
+
+    Notes
+    -----
+    Quantus's ``PixelFlipping`` differs by default: ``normalise=True`` (divides by the batch
+    maximum; harmless for the order), ``softmax=True`` in ``__call__`` (probabilities, not
+    logits), ``perturb_baseline="black"`` (the minimum of each image over all channels, not 0
+    per channel), ``features_in_step=1`` counts *channel values*, not pixels, an ``(N, 1, H, W)``
+    map is broadcast over channels, ties follow numpy's unstable ``argsort``, and its curve omits
+    the unperturbed score. With ``normalise=False, softmax=False, perturb_baseline=0.0,
+    features_in_step=C * pixels`` its curve equals ``curve[:, 1:]`` here for ``patch=1``
+    (tests/test_evaluation_quantus.py).
+
+    References
+    ----------
+    Bach et al. (2015), PLOS ONE; Samek et al. (2017), IEEE TNNLS. Introduced in notebook
+    ``09_evaluation``.
+    """
+    from tqdm.auto import tqdm
+
+    check_input(model, x)
+    n, _, h, w = x.shape
+    t = as_target(target, n, _num_outputs(model)).to(x.device)
+    heat = as_heatmap(attr, x)
+    patch = max(1, min(h, w) // 16) if patch is None else patch
+    check_int("patch", patch, 1, min(h, w))
+    count = math.ceil(h / patch) * math.ceil(w / patch)
+    check_int("steps", steps, 1, count)
+    check_int("seed", seed, 0)
+    batch_size = max(n, 64) if batch_size is None else check_int("batch_size", batch_size)
+    score, x = _score(model, measure), x.detach()
+    rank = patch_ranks(heat, patch, order, seed)                                  # (N, H, W)
+    base = fill_values(x, fill, seed)
+    removed = torch.tensor([k * count // steps for k in range(steps + 1)], device=x.device)
+    total = (steps + 1) * n
+    show = (total >= PROGRESS_MIN_FORWARDS and sys.stderr.isatty()) if progress is None \
+        else bool(progress)
+    out = torch.empty(total, dtype=x.dtype, device=x.device)
+    with torch.no_grad(), tqdm(total=total, disable=not show, desc="pixel flipping") as bar:
+        for first in range(0, total, batch_size):
+            job = torch.arange(first, min(first + batch_size, total), device=x.device)
+            k, i = job // n, job % n                          # step-major: (k, i) -> k n + i
+            flipped = (rank[i] < removed[k].view(-1, 1, 1)).unsqueeze(1)
+            inputs = torch.where(flipped, base[i], x[i])
+            out[job] = score(inputs).gather(1, t[i].view(-1, 1))[:, 0].to(x.dtype)
+            bar.update(len(job))
+    return out.view(steps + 1, n).T.contiguous()
+
+
+def aopc(curves: torch.Tensor) -> torch.Tensor:
+    """Area over the perturbation curve, ``(N,)``: ``mean_k (curve_0 - curve_k)``, k = 0..L.
+
+    Parameters
+    ----------
+    curves : torch.Tensor
+        ``(N, L + 1)`` from :func:`pixel_flipping` (the first column unperturbed).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N,)`` in the units of the curve. For the most-relevant-first order **higher is
+        better** (the score falls early); for least-relevant-first lower is better.
+
+    References
+    ----------
+    Samek et al. (2017), IEEE TNNLS, eq. (12) (the average over the L + 1 points includes the
+    zero at k = 0). Introduced in notebook ``09_evaluation``.
+    """
+    if not isinstance(curves, torch.Tensor) or curves.dim() != 2 or curves.shape[1] < 2:
+        raise ValueError("curves must be an (N, steps + 1) tensor with steps >= 1, got "
+                         f"{getattr(curves, 'shape', type(curves).__name__)}")
+    if not torch.isfinite(curves).all():
+        raise ValueError("curves contain NaN or infinite values")
+    return (curves[:, :1] - curves).mean(1)

@@ -1,0 +1,227 @@
+"""Many methods x many metrics over many images, in one tidy table.
+
+:data:`METRICS` names every score of :mod:`xaikit.evaluation` with its direction; :func:`evaluate`
+explains each image once per method (batched), computes every metric and returns a pandas
+DataFrame with one row per (method, metric): mean, standard deviation, standard error and the
+number of images where the metric is defined. Two control "methods" are built in (claim G3):
+``"random"`` (a Gaussian noise map from ``seed``) and ``"uniform"`` (the logit spread evenly:
+conservative, continuous, implementation invariant - and uninformative).
+
+References
+----------
+Montavon, Samek, Müller (2018), Digital Signal Processing 73 (properties); Samek et al. (2017),
+IEEE TNNLS (AOPC); Arras, Osman, Samek (2022), Information Fusion 81 (localisation);
+Adebayo et al. (2018), NeurIPS (randomisation); Hedström et al. (2023), "Quantus", JMLR 24
+(no single best criterion).
+
+Introduced in notebook ``09_evaluation``.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..explain import _num_outputs, as_target, check_input, explain
+from .continuity import continuity, shift
+from .localisation import pointing_game, relevance_mass, relevance_rank
+from .properties import conservation, positivity
+from .randomisation import random_logit, randomised_models
+from .selectivity import aopc, pixel_flipping
+from .similarity import spearman
+
+__all__ = ["CONTROLS", "METRICS", "Metric", "Settings", "control_heatmap", "evaluate",
+           "explain_or_control"]
+
+CONTROLS = ("random", "uniform")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings shared by the metrics of one :func:`evaluate` call (see its docstring)."""
+
+    steps: int = 16
+    patch: int | None = None
+    fill: float | str = 0.0
+    shifts: tuple[int, ...] = (-1, 1)
+    seed: int = 0
+
+
+def control_heatmap(model: nn.Module, x: torch.Tensor, target: torch.Tensor, kind: str,
+                    seed: int = 0) -> torch.Tensor:
+    """A control explanation shaped like ``x``: ``"random"`` or ``"uniform"``.
+
+    ``"random"``: standard normal values from a private generator seeded with ``seed`` (the
+    same for every model). ``"uniform"``: ``f_c(x) / (C H W)`` everywhere, conservative by
+    construction (the blind spot of part 3 of the tutorial).
+    """
+    if kind not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}, got {kind!r}")
+    if kind == "random":
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    with torch.no_grad():
+        logit = model(x.detach()).gather(1, target.view(-1, 1))[:, 0]
+    return (logit / x[0].numel()).view(-1, 1, 1, 1).expand_as(x).clone()
+
+
+def explain_or_control(model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str,
+                       options: Mapping, seed: int = 0) -> torch.Tensor:
+    """:func:`xaikit.explain`, or :func:`control_heatmap` for a name in :data:`CONTROLS`."""
+    if method in CONTROLS:
+        if options:
+            raise TypeError(f"control {method!r} takes no options, got {sorted(options)}")
+        return control_heatmap(model, x, target, method, seed)
+    return explain(model, x, target, method, **options)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A score per image: ``fn(model, x, target, attr, masks, method, options, settings)``."""
+
+    fn: Callable[..., torch.Tensor]
+    higher_is_better: bool
+    needs_masks: bool = False
+
+
+def _continuity(model, x, t, attr, masks, method, options, s):
+    if method in CONTROLS:  # the same formula as continuity(), on the control maps
+        shifted = [x] + [shift(x, d, s.fill) for d in s.shifts]
+        heats = [control_heatmap(model, z, t, method, s.seed).sum(1) for z in shifted]
+        ratios = [(h - heats[0]).flatten(1).abs().sum(1) / (z - x).flatten(1).norm(dim=1)
+                  for h, z in zip(heats[1:], shifted[1:])]
+        return torch.stack(ratios, 1).max(1).values
+    return continuity(model, x, t, method, shifts=s.shifts, fill=s.fill, **options)
+
+
+def _randomised(model, x, t, attr, masks, method, options, s):
+    for _, net in randomised_models(model, "cascading", s.seed):
+        pass  # the last copy has every layer re-initialised
+    return spearman(attr, explain_or_control(net, x, t, method, options, s.seed))
+
+
+def _random_logit(model, x, t, attr, masks, method, options, s):
+    if method in CONTROLS:
+        classes = _num_outputs(model)
+        other = (t + torch.randint(1, classes, t.shape, generator=torch.Generator()
+                                   .manual_seed(s.seed)).to(t.device)) % classes
+        return spearman(attr, control_heatmap(model, x, other, method, s.seed))
+    return random_logit(model, x, t, method, seed=s.seed, similarity_name="spearman", **options)
+
+
+def _aopc(order: str):
+    def fn(model, x, t, attr, masks, method, options, s):
+        return aopc(pixel_flipping(model, x, attr, t, steps=s.steps, patch=s.patch, fill=s.fill,
+                                   order=order, seed=s.seed))
+    return fn
+
+
+METRICS: dict[str, Metric] = {
+    "conservation": Metric(lambda m, x, t, a, *_: conservation(m, x, a, t), False),
+    "positivity": Metric(lambda m, x, t, a, *_: positivity(a), False),
+    "continuity": Metric(_continuity, False),
+    "aopc_most_relevant": Metric(_aopc("most_relevant"), True),
+    "aopc_least_relevant": Metric(_aopc("least_relevant"), False),
+    "relevance_mass": Metric(lambda m, x, t, a, k, *_: relevance_mass(a, k), True, True),
+    "relevance_rank": Metric(lambda m, x, t, a, k, *r: relevance_rank(a, k, seed=r[-1].seed),
+                             True, True),
+    "pointing_game": Metric(lambda m, x, t, a, k, *_: pointing_game(a, k), True, True),
+    "randomisation_spearman": Metric(_randomised, False),
+    "random_logit_spearman": Metric(_random_logit, False),
+}
+"""Metric name -> :class:`Metric`. ``conservation`` relative error, ``positivity`` share of
+negative relevance, ``continuity`` (Montavon 2018), AOPC of pixel flipping most/least relevant
+first, the three localisation scores (need masks), Spearman correlation to the explanation of
+the fully (cascading) randomised model and to that of a random other class."""
+
+
+def _methods(methods) -> dict[str, tuple[str, dict]]:
+    if isinstance(methods, str):
+        methods = [methods]
+    items = methods.items() if isinstance(methods, Mapping) else ((m, m) for m in methods)
+    out = {}
+    for label, spec in items:
+        name, options = (spec, {}) if isinstance(spec, str) else spec
+        if not isinstance(name, str) or not isinstance(options, Mapping):
+            raise TypeError(f"method {label!r}: give a name or (name, options), got {spec!r}")
+        out[str(label)] = (name, dict(options))
+    if not out:
+        raise ValueError("no methods given")
+    return out
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
+             methods: Sequence[str] | Mapping[str, str | tuple[str, Mapping]],
+             metrics: Sequence[str] | None = None, masks: torch.Tensor | None = None, *,
+             steps: int = 16, patch: int | None = None, fill: float | str = 0.0,
+             shifts: Sequence[int] = (-1, 1), seed: int = 0, per_image: bool = False,
+             progress: bool | None = None):
+    """Evaluate many methods with many metrics on many images.
+
+    Parameters
+    ----------
+    model, x, target
+        Classifier, ``(N, C, H, W)`` input and explained class(es).
+    methods : sequence of str or mapping
+        Method names of :func:`xaikit.explain` or :data:`CONTROLS`, or a mapping from a row
+        label to a name or ``(name, options)``, e.g. ``{"LRP": ("lrp", {"composite": "vgg16"})}``.
+    metrics : sequence of str, optional
+        Names from :data:`METRICS`; default all (without the localisation ones when ``masks``
+        is None).
+    masks : torch.Tensor, optional
+        ``(N, H, W)`` bool object masks for the localisation metrics.
+    steps, patch, fill
+        Pixel-flipping settings (:func:`~xaikit.evaluation.pixel_flipping`).
+    shifts : sequence of int
+        Continuity shifts in pixels (:func:`~xaikit.evaluation.continuity`).
+    seed : int
+        Ties, random order, control maps, randomisation and the random class.
+    per_image : bool
+        Return the long table (``method, metric, image, value``) instead of the summary.
+    progress : bool, optional
+        tqdm bar over (method, metric); default only when stderr is a terminal.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (method, metric): ``mean``, ``std``, ``sem`` (over the images where the
+        metric is defined), ``n`` (how many) and ``higher_is_better``.
+
+    References
+    ----------
+    See the module docstring. Introduced in notebook ``09_evaluation``.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    check_input(model, x)
+    t = as_target(target, x.shape[0], _num_outputs(model)).to(x.device)
+    chosen = list(metrics) if metrics is not None else [
+        m for m, spec in METRICS.items() if masks is not None or not spec.needs_masks]
+    unknown = [m for m in chosen if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
+    if masks is None and any(METRICS[m].needs_masks for m in chosen):
+        raise ValueError("the localisation metrics need masks=(N, H, W) object masks")
+    settings = Settings(steps, patch, fill, tuple(int(s) for s in shifts), seed)
+    specs = _methods(methods)
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    rows = []
+    with tqdm(total=len(specs) * len(chosen), disable=not show, desc="evaluate") as bar:
+        for label, (name, options) in specs.items():
+            attr = explain_or_control(model, x, t, name, options, seed)
+            for metric in chosen:
+                values = METRICS[metric].fn(model, x, t, attr, masks, name, options, settings)
+                rows += [{"method": label, "metric": metric, "image": i, "value": float(v)}
+                         for i, v in enumerate(values.tolist())]
+                bar.update()
+    long = pd.DataFrame(rows)
+    if per_image:
+        return long
+    grouped = long.groupby(["method", "metric"], sort=False)["value"]
+    table = grouped.agg(mean="mean", std="std", sem="sem", n="count").reset_index()
+    table["higher_is_better"] = table["metric"].map(lambda m: METRICS[m].higher_is_better)
+    return table
