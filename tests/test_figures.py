@@ -1,0 +1,113 @@
+"""Figure export: the registry, the command line, byte-identical reruns, and the data each
+figure function hands back to its notebook cell (checked against independent values)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+import xaikit as xk
+from xaikit import figures
+from xaikit.__main__ import main, strip_widgets
+
+FAST = ["tent_composition", "lrp_composite_maps", "gradcam_maps"]
+NAMED_IN_ISSUE = ["lrp_rule_comparison", "smoothgrad_grid", "tent_composition",
+                  "shattered_relu_nets", "gradcam_layers"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return xk.load_model("vgg16-shapes")
+
+
+def test_registry_lists_the_workbook_figures():
+    infos = {f.name: f for f in figures.list_figures()}
+    assert set(NAMED_IN_ISSUE) <= set(infos)
+    assert infos["smoothgrad_grid"].notebook == "04_smoothgrad"
+    assert infos["gradcam_layers"].section.startswith("2. Which layer?")
+    notebooks = [f.notebook for f in figures.list_figures()]
+    assert notebooks == sorted(notebooks)
+    assert figures.smoothgrad_grid is infos["smoothgrad_grid"].fn
+
+
+def test_registry_rejects_duplicates_and_unknown_names():
+    with pytest.raises(ValueError, match="already registered"):
+        figures.register_figure("tent_composition", notebook="x", section="y", title="z")(lambda m: m)
+    with pytest.raises(ValueError, match="unknown figure 'nope'"):
+        figures.figure_info("nope")
+    with pytest.raises(ValueError, match="identifier"):
+        figures.register_figure("a b", notebook="x", section="y", title="z")
+
+
+def test_export_is_byte_identical_on_a_rerun(model, tmp_path):
+    first = figures.export_figures(model, tmp_path / "a", FAST, progress=False)
+    figures.export_figures(model, tmp_path / "b", FAST, progress=False)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 2 * len(FAST) + 2                  # PNG + PDF each, manifest.json/.csv
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    assert [e["name"] for e in first] == FAST
+    png = (tmp_path / "a" / first[0]["png"]).read_bytes()
+    pdf = (tmp_path / "a" / first[0]["pdf"]).read_bytes()
+    assert png.startswith(b"\x89PNG") and b"Software" not in png and b"matplotlib" not in png
+    assert pdf.startswith(b"%PDF") and b"CreationDate" not in pdf and b"Producer" not in pdf
+
+
+def test_cli_writes_figures_and_manifest(tmp_path, capsys):
+    out = tmp_path / "figs"
+    assert main(["figures", "--model", "vgg16-shapes", "--out", str(out), "--only",
+                 "tent_composition", "--no-progress"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"] == "vgg16-shapes"
+    entry = manifest["figures"][0]
+    assert entry["notebook"] == "03_shattered_gradients" and entry["section"].startswith("1. ")
+    assert (out / entry["png"]).is_file() and (out / entry["pdf"]).is_file()
+    header = (out / "manifest.csv").read_text().splitlines()[0]
+    assert header == "name,png,pdf,notebook,section,title"
+    assert main(["figures", "--out", str(out), "--only", "nope", "--no-progress"]) == 2
+    assert "unknown figure" in capsys.readouterr().err
+
+
+def test_cli_fails_fast_offline_for_imagenet(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XAIKIT_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))        # no cached weights
+    start = time.perf_counter()
+    assert main(["figures", "--model", "vgg16", "--out", str(tmp_path / "f")]) == 2
+    assert time.perf_counter() - start < 30
+    err = capsys.readouterr().err
+    assert "vgg16-shapes" in err                                     # names the offline alternative
+    assert not (tmp_path / "f").exists()
+
+
+def test_tent_data_match_the_closed_form(model):
+    fig, data = figures.tent_composition(model)
+    for depth, (y, slope, pieces) in data["results"].items():
+        assert pieces == 2**depth and slope.abs().max() == 2**depth
+        assert 0 <= y.min() and y.max() <= 1
+    assert len(fig.axes) == 8
+
+
+def test_gradcam_layer_scores_are_shares(model):
+    fig, data = figures.gradcam_layers(model)
+    assert set(data["maps"]) == set(figures.gradcam.BLOCKS)
+    for mass, hit in data["scores"].values():
+        assert 0 <= mass <= 1 and 0 <= hit <= 1
+    ex = xk.example_batch(model, n=2)
+    want = xk.explain(model, ex.x, ex.labels, "gradcam", layer="features.21")
+    assert torch.allclose(data["maps"]["block 4"], want, atol=1e-6)
+
+
+def test_strip_widgets(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {
+        "text/plain": "x", "image/png": "AA==",
+        "application/vnd.jupyter.widget-view+json": {"model_id": "abc"}}}]}],
+        "metadata": {"widgets": {"state": {}}}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps(nb))
+    assert strip_widgets(path) == 2
+    out = json.loads(path.read_text())
+    assert out["cells"][0]["outputs"][0]["data"] == {"text/plain": "x", "image/png": "AA=="}
+    assert "widgets" not in out["metadata"]
+    assert strip_widgets(path) == 0
