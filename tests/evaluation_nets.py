@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 
-def tiny_conv_net(classes: int = 3, side: int = 12, dtype=torch.float32, seed: int = 0) -> nn.Module:
+def tiny_conv_net(classes: int = 3, side: int = 12, dtype=torch.float32,
+                  seed: int = 0) -> nn.Module:
     """Conv-ReLU-MaxPool-Conv-ReLU-Flatten-Linear on ``(N, 3, side, side)`` inputs, seeded."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

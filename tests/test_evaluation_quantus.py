@@ -92,7 +92,8 @@ def test_mprt_matches_quantus_cascading(q, setup):
     with torch.random.fork_rng(devices=[]):  # Quantus reseeds the global generator
         theirs = metric(model=net, x_batch=x.numpy(), y_batch=t.numpy(), a_batch=None,
                         explain_func=gradient_explainer, channel_first=True)
-    ours = ev.randomisation_test(net, x, t, "gradient", seed=3, similarities=("spearman",))
+    ours = ev.randomisation_test(net, x, t, "gradient", layer_seed=3,
+                                 similarities=("spearman",))
     assert list(theirs) == ["original", "6", "3", "0"]
     np.testing.assert_allclose(theirs["original"], 1.0)  # averaged in by return_average_...
     for layer in ("6", "3", "0"):
@@ -109,7 +110,8 @@ def test_mprt_changes_the_global_seed(q, setup):
                explain_func=gradient_explainer, channel_first=True)
         after_quantus = torch.rand(1)
         torch.manual_seed(123)
-        ev.randomisation_test(net, x, t, "gradient", seed=3, similarities=("spearman",))
+        ev.randomisation_test(net, x, t, "gradient", layer_seed=3,
+                              similarities=("spearman",))
         after_ours = torch.rand(1)
         torch.manual_seed(123)
         untouched = torch.rand(1)

@@ -74,7 +74,7 @@ def randomised_models(model: nn.Module, order: str = "cascading",
 
 def randomisation_test(model: nn.Module, x: torch.Tensor,
                        target: int | Sequence[int] | torch.Tensor, method: str, *,
-                       order: str = "cascading", seed: int = 0,
+                       order: str = "cascading", layer_seed: int = 0,
                        similarities: Sequence[str] = SIMILARITIES, **options):
     """Similarity of each randomised model's explanation to the original one.
 
@@ -84,8 +84,9 @@ def randomisation_test(model: nn.Module, x: torch.Tensor,
         As for :func:`xaikit.explain`.
     order : {"cascading", "independent"}
         See :func:`randomised_models`.
-    seed : int
-        Seed of the re-initialisation.
+    layer_seed : int
+        Seed of the re-initialisation (``seed`` in :func:`randomised_models`; named apart from
+        a method's own ``seed`` option, e.g. SmoothGrad's).
     similarities : sequence of str
         Any of ``"spearman"``, ``"spearman_abs"``, ``"ssim"``, ``"ssim_abs"``
         (:mod:`.similarity`).
@@ -115,7 +116,7 @@ def randomisation_test(model: nn.Module, x: torch.Tensor,
     t = as_target(target, x.shape[0], _num_outputs(model)).to(x.device)
     original = explain(model, x, t, method, **options)
     rows = []
-    for step, (name, net) in enumerate(randomised_models(model, order, seed), start=1):
+    for step, (name, net) in enumerate(randomised_models(model, order, layer_seed), start=1):
         attr = explain(net, x, t, method, **options)
         values = {s: similarity(original, attr, s).tolist() for s in similarities}
         for i in range(x.shape[0]):
@@ -125,7 +126,7 @@ def randomisation_test(model: nn.Module, x: torch.Tensor,
 
 
 def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
-                 method: str, *, seed: int = 0, similarity_name: str = "ssim",
+                 method: str, *, class_seed: int = 0, similarity_name: str = "ssim",
                  **options) -> torch.Tensor:
     """Similarity of the explanation of ``target`` to that of a random other class, ``(N,)``.
 
@@ -133,7 +134,7 @@ def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] 
     ----------
     model, x, target, method, **options
         As for :func:`xaikit.explain`.
-    seed : int
+    class_seed : int
         Draws the other class per image, uniformly among the classes != target, from a private
         generator.
     similarity_name : str
@@ -159,7 +160,7 @@ def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] 
     if classes is None or classes < 2:
         raise ValueError("random_logit needs a model with at least 2 outputs")
     t = as_target(target, x.shape[0], classes).to(x.device)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(class_seed)
     offset = torch.randint(1, classes, (x.shape[0],), generator=generator).to(x.device)
     other = (t + offset) % classes
     a = explain(model, x, t, method, **options)

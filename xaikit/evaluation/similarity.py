@@ -80,7 +80,8 @@ def ssim(a: torch.Tensor, b: torch.Tensor, *, absolute: bool = False) -> torch.T
     -------
     torch.Tensor
         ``(N,)`` float64, at most 1. In a randomisation test **lower is better**. SSIM rewards
-        matching local statistics, so two noise maps can score above a map and its blurred copy.
+        matching local statistics, and a map and its negation do not score -1 (where the local
+        mean is far from 0 the luminance and structure terms are both negative).
 
     Notes
     -----

@@ -109,7 +109,8 @@ def _random_logit(model, x, t, attr, masks, method, options, s):
         other = (t + torch.randint(1, classes, t.shape, generator=torch.Generator()
                                    .manual_seed(s.seed)).to(t.device)) % classes
         return spearman(attr, control_heatmap(model, x, other, method, s.seed))
-    return random_logit(model, x, t, method, seed=s.seed, similarity_name="spearman", **options)
+    return random_logit(model, x, t, method, class_seed=s.seed, similarity_name="spearman",
+                        **options)
 
 
 def _aopc(order: str):
