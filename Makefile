@@ -8,7 +8,7 @@ STAMP := $(VENV)/.xaikit-installed
 XAIKIT_MODEL ?= vgg16-shapes
 export XAIKIT_MODEL
 
-.PHONY: setup lab test unit notebooks test-imagenet-path train clean
+.PHONY: setup lab test unit notebooks test-imagenet-path train figures clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,12 @@ test-imagenet-path: setup
 
 train: setup
 	$(PY) -m xaikit.train
+
+# Every figure of the workbook as PNG and PDF plus manifest.json/.csv (identical bytes on a
+# rerun). Offline model by default; `make figures XAIKIT_MODEL=vgg16 FIGURES=out` for ImageNet.
+FIGURES ?= figures
+figures: setup
+	$(PY) -m xaikit figures --model $(XAIKIT_MODEL) --out $(FIGURES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
