@@ -32,7 +32,8 @@ from .export import export_figures
 __all__ = ["FIGURE_MODULES", "FigureInfo", "export_figures", "figure_info", "list_figures",
            "load_figure_modules", "register_figure", "save_figure"]
 
-FIGURE_MODULES: list[str] = ["shattered", "smoothgrad", "lrp", "gradcam"]
+FIGURE_MODULES: list[str] = ["tour", "perturbation", "gradients", "shattered", "smoothgrad",
+                             "lrp", "gradcam"]
 """Modules of this package whose import registers figures, in workbook order."""
 
 

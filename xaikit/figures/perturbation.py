@@ -1,0 +1,93 @@
+"""Figures of notebook ``01_perturbation``: occlusion with different fill values, the mask of
+meaningful perturbation, and LIME with two seeds.
+
+References
+----------
+Zeiler & Fergus 2014, "Visualizing and understanding convolutional networks" (ECCV);
+Fong & Vedaldi 2017, "Interpretable explanations of black boxes by meaningful perturbation"
+(ICCV); Ribeiro et al. 2016, "Why should I trust you?" (KDD).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..examples import example_batch
+from ..explain import explain
+from ..images import denormalize
+from ..models import model_spec
+from ..perturbation import gaussian_blur
+from ..plotting import plot_heatmap
+from .registry import register_figure
+
+__all__ = ["OCCLUSION_CONFIGS", "occlusion_fills", "meaningful_perturbation_mask", "lime_seeds"]
+
+NB = "01_perturbation"
+OCCLUSION_CONFIGS = {"logit, zero fill": {"fill": 0.0}, "logit, mean fill": {"fill": "mean"},
+                     "logit, blur fill": {"fill": "blur"}, "logit, noise fill": {"fill": "noise"},
+                     "probability, zero fill": {"fill": 0.0, "measure": "probability"}}
+"""The occlusion settings of notebook 01, section 3."""
+
+
+@register_figure("occlusion_fills", notebook=NB, section="3. Occlusion on VGG-16 (claim A4)",
+                 title="Occlusion maps with zero, mean, blur and noise fill, logit and probability")
+def occlusion_fills(model: nn.Module):
+    """Occlusion of example 0 (window side/8, stride side/16) per :data:`OCCLUSION_CONFIGS`.
+
+    Returns ``fig`` and ``{"occ": {name: (1, C, H, W)}, "window": int, "stride": int}``."""
+    import matplotlib.pyplot as plt
+
+    side = model_spec(model).input_size
+    ex = example_batch(model, n=2)
+    x, target = ex.x[:1], ex.labels[:1]
+    window, stride = side // 8, side // 16
+    occ = {name: explain(model, x, target, "occlusion", window=window, stride=stride, **opts)
+           for name, opts in OCCLUSION_CONFIGS.items()}
+    fig, axes = plt.subplots(1, len(occ), figsize=(10, 2.2))
+    for ax, (name, m) in zip(axes, occ.items()):
+        plot_heatmap(m, image=ex.images[:1], ax=ax, title=name)
+    fig.tight_layout()
+    return fig, {"occ": occ, "window": window, "stride": stride}
+
+
+@register_figure("meaningful_perturbation_mask", notebook=NB,
+                 section="5. Meaningful perturbation (claim A6)",
+                 title="Meaningful perturbation: image, deleted region and perturbed input")
+def meaningful_perturbation_mask(model: nn.Module, iterations: int = 150, seed: int = 0):
+    """The learned mask ``m`` (1 = kept) of example 0 and the blurred-where-deleted input.
+
+    Returns ``fig`` and ``{"mp": (1, C, H, W), "keep": (1, 1, H, W), "blurred", "x",
+    "target"}``."""
+    import matplotlib.pyplot as plt
+
+    ex = example_batch(model, n=2)
+    x, target = ex.x[:1], ex.labels[:1]
+    mp = explain(model, x, target, "meaningful_perturbation", iterations=iterations, seed=seed)
+    keep = 1 - mp.sum(1, keepdim=True)          # the map is spread over the channels
+    blurred = gaussian_blur(x)
+    fig, axes = plt.subplots(1, 3, figsize=(6.4, 2.2))
+    axes[0].imshow(ex.images[0].permute(1, 2, 0))
+    axes[0].set_title("image")
+    axes[0].set_axis_off()
+    plot_heatmap(mp, ax=axes[1], signed=False, title="1 - m (deleted)")
+    axes[2].imshow(denormalize(keep * x + (1 - keep) * blurred, model)[0].permute(1, 2, 0))
+    axes[2].set_title(r"$\Phi(x, m)$")
+    axes[2].set_axis_off()
+    fig.tight_layout()
+    return fig, {"mp": mp, "keep": keep, "blurred": blurred, "x": x, "target": target}
+
+
+@register_figure("lime_seeds", notebook=NB, section="6. LIME on superpixels (claim A7)",
+                 title="LIME with 256 samples, seeds 0 and 1")
+def lime_seeds(model: nn.Module, seeds=(0, 1), samples: int = 256):
+    """LIME maps of example 0 for each seed. Returns ``fig`` and ``{"lime": {seed: map}}``."""
+    import matplotlib.pyplot as plt
+
+    ex = example_batch(model, n=2)
+    x, target = ex.x[:1], ex.labels[:1]
+    lime = {seed: explain(model, x, target, "lime", samples=samples, seed=seed) for seed in seeds}
+    fig, axes = plt.subplots(1, len(lime), figsize=(4.4, 2.2), squeeze=False)
+    for ax, (seed, m) in zip(axes[0], lime.items()):
+        plot_heatmap(m, image=ex.images[:1], ax=ax, title=f"LIME, seed {seed}")
+    fig.tight_layout()
+    return fig, {"lime": lime}
