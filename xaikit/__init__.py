@@ -9,7 +9,7 @@ The flat public namespace below is everything the notebooks use::
     attr = xk.explain(model, x, target, "lrp", composite="vgg16")
     fig, ax = xk.plot_heatmap(attr, image=image)
 """
-from . import data, evaluation
+from . import data, evaluation, figures
 from .examples import Examples, example_batch
 from .explain import explain, list_methods
 from .images import IMAGE_NAMES, denormalize, load_image, preprocess
@@ -33,6 +33,7 @@ __all__ = [
     "example_batch",
     "Examples",
     "explain",
+    "figures",
     "layer_table",
     "list_methods",
     "load_image",
