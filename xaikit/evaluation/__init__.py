@@ -1,4 +1,4 @@
-"""``xk.evaluation``: measuring explanations (notebook ``09_evaluation``).
+"""``xk.evaluation``: measuring explanations (notebook ``09_evaluating_explanations``).
 
 One concept per module:
 

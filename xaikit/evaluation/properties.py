@@ -14,7 +14,7 @@ References
 Bach et al. (2015), PLOS ONE; Montavon, Samek, Müller (2018), "Methods for interpreting and
 understanding deep neural networks", Digital Signal Processing 73 (conservation, positivity).
 
-Introduced in notebook ``09_evaluation``.
+Introduced in notebook ``09_evaluating_explanations``.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def conservation(model: nn.Module, x: torch.Tensor, attr: torch.Tensor,
     References
     ----------
     Bach et al. (2015); Montavon et al. (2018), Definition 3. Introduced in notebook
-    ``09_evaluation``.
+    ``09_evaluating_explanations``.
     """
     total = as_heatmap(attr, x).flatten(1).sum(1)
     logit = explained_logit(model, x, target)
@@ -94,7 +94,7 @@ def positivity(attr: torch.Tensor) -> torch.Tensor:
     References
     ----------
     Montavon, Samek, Müller (2018), Digital Signal Processing 73, Definition 4 (positivity).
-    Introduced in notebook ``09_evaluation``.
+    Introduced in notebook ``09_evaluating_explanations``.
     """
     heat = as_heatmap(attr).flatten(1)
     absolute = heat.abs().sum(1)
@@ -129,7 +129,7 @@ def lrp_layer_sums(model: nn.Module, x: torch.Tensor,
     References
     ----------
     Bach et al. (2015), eq. (2) (layer-wise conservation). Introduced in notebook
-    ``09_evaluation``.
+    ``09_evaluating_explanations``.
     """
     check_input(model, x)
     sums: dict[str, torch.Tensor] = {}

@@ -20,7 +20,7 @@ Adebayo et al. (2018), "Sanity checks for saliency maps", NeurIPS. Sixt, Granz, 
 "When explanations lie", ICML (random logit). Binder et al. (2023), "Shortcomings of top-down
 randomization-based sanity checks for evaluations of deep neural network explanations", CVPR.
 
-Introduced in notebook ``09_evaluation``.
+Introduced in notebook ``09_evaluating_explanations``.
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def randomisation_test(model: nn.Module, x: torch.Tensor,
     References
     ----------
     Adebayo et al. (2018), NeurIPS; Binder et al. (2023), CVPR. Introduced in notebook
-    ``09_evaluation``.
+    ``09_evaluating_explanations``.
     """
     import pandas as pd
 
@@ -153,7 +153,7 @@ def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] 
 
     References
     ----------
-    Sixt, Granz, Landgraf (2020), ICML. Introduced in notebook ``09_evaluation``.
+    Sixt, Granz, Landgraf (2020), ICML. Introduced in notebook ``09_evaluating_explanations``.
     """
     check_input(model, x)
     classes = _num_outputs(model)

@@ -14,7 +14,7 @@ IEEE TNNLS (AOPC); Arras, Osman, Samek (2022), Information Fusion 81 (localisati
 Adebayo et al. (2018), NeurIPS (randomisation); Hedström et al. (2023), "Quantus", JMLR 24
 (no single best criterion).
 
-Introduced in notebook ``09_evaluation``.
+Introduced in notebook ``09_evaluating_explanations``.
 """
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
 
     References
     ----------
-    See the module docstring. Introduced in notebook ``09_evaluation``.
+    See the module docstring. Introduced in notebook ``09_evaluating_explanations``.
     """
     import pandas as pd
     from tqdm.auto import tqdm
