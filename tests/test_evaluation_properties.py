@@ -105,6 +105,9 @@ def test_shift_and_continuity_closed_form():
                                    (weight * delta).sum(dim=(1, 2, 3)).abs())
     value = ev.continuity(net, x, 0, "gradient_x_input", shifts=shifts)
     torch.testing.assert_close(value, (profile["explanation"] / profile["input"]).max(1).values)
+    given = xk.explain(net, x, 0, "gradient_x_input")  # a precomputed explanation is reused
+    torch.testing.assert_close(ev.continuity(net, x, 0, "gradient_x_input", shifts=shifts,
+                                             attr=given), value)
 
 
 def test_continuity_errors_and_seeded_methods(rng_state_guard):

@@ -72,5 +72,7 @@ def test_random_logit(rng_state_guard):
     assert a.shape == (4,)
     assert torch.equal(a, ev.random_logit(net, x, t, "gradient", class_seed=2))
     assert (a < 1).all()  # another class, another map
+    given = xk.explain(net, x, t, "gradient")
+    assert torch.equal(a, ev.random_logit(net, x, t, "gradient", class_seed=2, attr=given))
     with pytest.raises(ValueError, match="similarity"):
         ev.random_logit(net, x, t, "gradient", similarity_name="cosine")

@@ -58,7 +58,7 @@ def shift(x: torch.Tensor, dx: int, fill: float | str = 0.0) -> torch.Tensor:
 def continuity_profile(model: nn.Module, x: torch.Tensor,
                        target: int | Sequence[int] | torch.Tensor, method: str, *,
                        shifts: Sequence[int] = (-2, -1, 1, 2), fill: float | str = 0.0,
-                       **options) -> dict[str, torch.Tensor]:
+                       attr: torch.Tensor | None = None, **options) -> dict[str, torch.Tensor]:
     """Explanation, input and output change under each shift, all ``(N, S)``.
 
     Parameters
@@ -69,6 +69,8 @@ def continuity_profile(model: nn.Module, x: torch.Tensor,
         Non-zero translations in pixels (see :func:`shift`).
     fill : float or str
         Value of the uncovered columns.
+    attr : torch.Tensor, optional
+        The explanation of ``x`` if already computed (saves one explanation call).
 
     Returns
     -------
@@ -86,10 +88,15 @@ def continuity_profile(model: nn.Module, x: torch.Tensor,
     moved = torch.cat([shift(x.detach(), dx, fill) for dx in shifts])              # (S N, ...)
     both = torch.cat([x.detach(), moved])
     tt = t.repeat(s + 1)
-    heat = as_heatmap(explain(model, both, tt, method, **options), both)
+    if attr is None:
+        heat = as_heatmap(explain(model, both, tt, method, **options), both)
+        heat0, heats = heat[:n], heat[n:].view(s, n, -1)
+    else:
+        heat0 = as_heatmap(attr, x)
+        heats = as_heatmap(explain(model, moved, t.repeat(s), method, **options), moved)
+        heats = heats.view(s, n, -1)
     with torch.no_grad():
         logit = model(both).gather(1, tt.view(-1, 1))[:, 0]
-    heat0, heats = heat[:n], heat[n:].view(s, n, -1)
     return {
         "explanation": (heats - heat0.flatten(1)).abs().sum(2).T,
         "input": (moved.view(s, n, -1) - x.detach().flatten(1)).norm(dim=2).T,
@@ -100,14 +107,14 @@ def continuity_profile(model: nn.Module, x: torch.Tensor,
 
 def continuity(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
                method: str, *, shifts: Sequence[int] = (-2, -1, 1, 2), fill: float | str = 0.0,
-               **options) -> torch.Tensor:
+               attr: torch.Tensor | None = None, **options) -> torch.Tensor:
     """Continuity ``max_s ||R(x) - R(x_s)||_1 / ||x - x_s||_2``, ``(N,)`` (lower is better).
 
     Parameters
     ----------
     model, x, target, method, **options
         As for :func:`xaikit.explain`.
-    shifts, fill
+    shifts, fill, attr
         See :func:`continuity_profile`.
 
     Returns
@@ -126,5 +133,6 @@ def continuity(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | 
     Montavon, Samek, Müller (2018), Digital Signal Processing 73. Introduced in notebook
     ``09_evaluating_explanations``.
     """
-    profile = continuity_profile(model, x, target, method, shifts=shifts, fill=fill, **options)
+    profile = continuity_profile(model, x, target, method, shifts=shifts, fill=fill, attr=attr,
+                                 **options)
     return (profile["explanation"] / profile["input"]).max(1).values

@@ -127,7 +127,7 @@ def randomisation_test(model: nn.Module, x: torch.Tensor,
 
 def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
                  method: str, *, class_seed: int = 0, similarity_name: str = "ssim",
-                 **options) -> torch.Tensor:
+                 attr: torch.Tensor | None = None, **options) -> torch.Tensor:
     """Similarity of the explanation of ``target`` to that of a random other class, ``(N,)``.
 
     Parameters
@@ -139,6 +139,8 @@ def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] 
         generator.
     similarity_name : str
         One of :data:`~xaikit.evaluation.similarity.SIMILARITIES` (default 2-D SSIM).
+    attr : torch.Tensor, optional
+        The explanation of ``target`` if already computed (saves one explanation call).
 
     Returns
     -------
@@ -163,6 +165,6 @@ def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] 
     generator = torch.Generator().manual_seed(class_seed)
     offset = torch.randint(1, classes, (x.shape[0],), generator=generator).to(x.device)
     other = (t + offset) % classes
-    a = explain(model, x, t, method, **options)
+    a = explain(model, x, t, method, **options) if attr is None else attr
     b = explain(model, x, other, method, **options)
     return similarity(a, b, similarity_name)

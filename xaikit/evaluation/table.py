@@ -94,7 +94,7 @@ def _continuity(model, x, t, attr, masks, method, options, s):
         ratios = [(h - heats[0]).flatten(1).abs().sum(1) / (z - x).flatten(1).norm(dim=1)
                   for h, z in zip(heats[1:], shifted[1:])]
         return torch.stack(ratios, 1).max(1).values
-    return continuity(model, x, t, method, shifts=s.shifts, fill=s.fill, **options)
+    return continuity(model, x, t, method, shifts=s.shifts, fill=s.fill, attr=attr, **options)
 
 
 def _randomised(model, x, t, attr, masks, method, options, s):
@@ -110,7 +110,7 @@ def _random_logit(model, x, t, attr, masks, method, options, s):
                                    .manual_seed(s.seed)).to(t.device)) % classes
         return spearman(attr, control_heatmap(model, x, other, method, s.seed))
     return random_logit(model, x, t, method, class_seed=s.seed, similarity_name="spearman",
-                        **options)
+                        attr=attr, **options)
 
 
 def _aopc(order: str):
