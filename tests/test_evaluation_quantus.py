@@ -58,6 +58,20 @@ def test_pixel_flipping_matches_quantus(q, setup):
     np.testing.assert_allclose(ours_black[0, 1:].numpy(), theirs_black[0], rtol=1e-5, atol=1e-6)
 
 
+def test_region_perturbation_matches_quantus(q, setup):
+    net, x, a, t = setup
+    # 3 x 3 patches of 4 px, one patch per step; Quantus returns the drops f(x) - f(x^(k)).
+    for order, theirs_order in (("most_relevant", "morf"), ("least_relevant", "lerf")):
+        metric = q.RegionPerturbation(patch_size=4, regions_evaluation=9, order=theirs_order,
+                                      normalise=False, abs=False, perturb_baseline=0.0,
+                                      disable_warnings=True)
+        drops = np.array(metric(model=net, x_batch=x.numpy(), y_batch=t.numpy(),
+                                a_batch=a.numpy(), channel_first=True, softmax=False))
+        ours = ev.pixel_flipping(net, x, a, t, steps=9, patch=4, order=order)
+        np.testing.assert_allclose((ours[:, :1] - ours[:, 1:]).numpy(), drops, rtol=1e-5,
+                                   atol=1e-6)
+
+
 def test_continuity_matches_quantus_and_its_zero_shift(q, setup):
     net, x, _, t = setup
     x = x.clone()

@@ -123,8 +123,11 @@ def pixel_flipping(model: nn.Module, x: torch.Tensor, attr: torch.Tensor,
     per channel), ``features_in_step=1`` counts *channel values*, not pixels, an ``(N, 1, H, W)``
     map is broadcast over channels, ties follow numpy's unstable ``argsort``, and its curve omits
     the unperturbed score. With ``normalise=False, softmax=False, perturb_baseline=0.0,
-    features_in_step=C * pixels`` its curve equals ``curve[:, 1:]`` here for ``patch=1``
-    (tests/test_evaluation_quantus.py).
+    features_in_step=C * pixels`` its curve equals ``curve[:, 1:]`` here for ``patch=1``, and
+    ``RegionPerturbation(patch_size=patch, regions_evaluation=P, ...)`` (one patch per step,
+    ``steps = P``) returns ``curve[:, :1] - curve[:, 1:]`` (tests/test_evaluation_quantus.py,
+    benchmarks/bench_evaluation.py). RegionPerturbation's ``order="random"`` draws from numpy's
+    global generator.
 
     References
     ----------
