@@ -127,3 +127,19 @@ def test_conservation_bad_input():
         ev.conservation(net, x, torch.full_like(x, float("nan")), 0)
     with pytest.raises(ValueError, match="out of range"):
         ev.conservation(net, x, x, 5)
+
+
+def test_max_toy_model_and_the_gradient_x_input_jump():
+    net = ev.max_toy_model()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand((50, 2), generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(net(x)[:, 0], x.max(1).values)
+    eps = 1e-6
+    below = torch.tensor([[1.0 - eps, 1.0]], dtype=torch.float64)
+    above = torch.tensor([[1.0 + eps, 1.0]], dtype=torch.float64)
+    r_below = xk.explain(net, below, 0, "gradient_x_input")
+    r_above = xk.explain(net, above, 0, "gradient_x_input")
+    torch.testing.assert_close(r_below, torch.tensor([[0.0, 1.0]], dtype=torch.float64))
+    torch.testing.assert_close(r_above, torch.tensor([[1.0 + eps, 0.0]], dtype=torch.float64))
+    # a jump of ~1 in the explanation for a 2e-6 change of the input (and of the output)
+    assert float((r_above - r_below).abs().sum()) / float((above - below).norm()) > 1e5

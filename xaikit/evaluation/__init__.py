@@ -14,7 +14,7 @@ One concept per module:
 Quantus (0.6.0) is the cross-check, imported only through :func:`import_quantus` (numpy-2 shim).
 """
 from ._quantus import import_quantus
-from .continuity import continuity, continuity_profile, shift
+from .continuity import continuity, continuity_profile, max_toy_model, shift
 from .localisation import pointing_game, relevance_mass, relevance_rank
 from .properties import conservation, explained_logit, lrp_layer_sums, positivity
 from .randomisation import random_logit, randomisation_test, randomised_models
@@ -26,7 +26,7 @@ from .table import CONTROLS, METRICS, control_heatmap, evaluate
 __all__ = [
     "CONTROLS", "METRICS", "Selection", "aopc", "conservation", "continuity",
     "continuity_profile", "control_heatmap", "evaluate", "explained_logit", "import_quantus",
-    "lrp_layer_sums", "patch_ranks", "pixel_flipping", "pointing_game", "positivity",
+    "lrp_layer_sums", "max_toy_model", "patch_ranks", "pixel_flipping", "pointing_game", "positivity",
     "random_logit", "randomisation_test", "randomised_models", "relevance_mass",
     "relevance_rank", "select", "shift", "spearman", "ssim",
 ]

@@ -35,7 +35,7 @@ from ..explain import _num_outputs, as_target, check_input, explain
 from ..perturbation import fill_values
 from ._inputs import as_heatmap
 
-__all__ = ["continuity", "continuity_profile", "shift"]
+__all__ = ["continuity", "continuity_profile", "max_toy_model", "shift"]
 
 
 def shift(x: torch.Tensor, dx: int, fill: float | str = 0.0) -> torch.Tensor:
@@ -136,3 +136,18 @@ def continuity(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | 
     profile = continuity_profile(model, x, target, method, shifts=shifts, fill=fill, attr=attr,
                                  **options)
     return (profile["explanation"] / profile["input"]).max(1).values
+
+
+def max_toy_model(dtype: torch.dtype = torch.float64) -> nn.Module:
+    """``f(x) = max(x1, x2)`` for ``x >= 0`` as a bias-free ReLU net, ``(N, 2) -> (N, 1)``.
+
+    ``max(x1, x2) = (relu(x1 - x2) + relu(x2 - x1) + relu(x1 + x2)) / 2``: the toy case of
+    Montavon et al. (2018), where Gradient x Input jumps from ``(x1, 0)`` to ``(0, x2)`` as the
+    input crosses ``x1 = x2`` while the function stays continuous. Works with
+    :func:`xaikit.explain` (2-D inputs) and :func:`continuity_profile`'s formula by hand.
+    """
+    net = nn.Sequential(nn.Linear(2, 3, bias=False), nn.ReLU(), nn.Linear(3, 1, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]]))
+        net[2].weight.copy_(torch.tensor([[0.5, 0.5, 0.5]]))
+    return net.to(dtype).eval().requires_grad_(False)
