@@ -193,7 +193,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
 
     Notes
     -----
-    Cost per method with every metric: the explanation of ``x``, four more explanation calls
+    Cost per method with every metric: the explanation of ``x``, three more explanation calls
     (the ``len(shifts)`` shifted copies in one batch, the randomised model, the other class)
     and ``2 (steps + 1)`` forward passes of the batch for the two AOPCs; the rest is cheap.
     benchmarks/bench_evaluation.py times 15 methods x 10 metrics on 100 shapes images.
