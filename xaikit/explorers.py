@@ -181,16 +181,17 @@ def _conv_names(model: nn.Module) -> list[str]:
 def occlusion_explorer(model: nn.Module, **kwargs) -> Explorer:
     """Occlusion (notebook ``01_perturbation``): window size and fill value.
 
-    The stride is half the window. References: Zeiler & Fergus 2014 (ECCV)."""
+    The stride is half the window (961 positions at the smallest window on ``vgg16-shapes``).
+    References: Zeiler & Fergus 2014 (ECCV)."""
     _checked(model)
     side = model_spec(model).input_size
-    window = widgets.SelectionSlider(options=[side // 32, side // 16, side // 8, side // 4,
-                                              side // 2], value=side // 8, description="window")
+    window = widgets.SelectionSlider(options=[side // 16, side // 8, side // 4, side // 2],
+                                     value=side // 8, description="window")
     fill = widgets.Dropdown(options=[("zero", 0.0), ("mean", "mean"), ("blur", "blur"),
                                      ("noise", "noise")], value=0.0, description="fill")
     return Explorer(model, "occlusion", {"window": window, "fill": fill},
                     lambda s: {"window": s["window"], "stride": max(1, s["window"] // 2),
-                               "fill": s["fill"]}, title="occlusion", **kwargs)
+                               "fill": s["fill"], "progress": False}, title="occlusion", **kwargs)
 
 
 def ig_explorer(model: nn.Module, **kwargs) -> Explorer:
