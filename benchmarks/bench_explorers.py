@@ -45,9 +45,11 @@ def main() -> None:
     for factory, name in MOVES:
         explorer = factory(model)
         control = explorer.controls[name]
-        fresh = iter(v for v in _values(control) if v != control.value)
+        others = [v for v in _values(control) if v != control.value]
+        fresh = iter(others)
         # every call moves the control to a value not seen before: a cache miss
-        t_new = median_time(lambda: setattr(control, "value", next(fresh)), min(args.repeats, 3))
+        t_new = median_time(lambda: setattr(control, "value", next(fresh)),
+                            min(args.repeats, len(others) - 1))
         cycle = itertools.cycle(_values(control)[:2])
         for v in _values(control)[:2]:
             control.value = v                                       # fill the cache
