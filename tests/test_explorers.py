@@ -99,3 +99,26 @@ def test_static_figure_in_the_rich_output(model):
 def test_explorer_rejects_a_non_model():
     with pytest.raises(TypeError, match="torch.nn.Module"):
         explorers.gradcam_explorer("vgg16")
+
+
+EXPLORER_NOTEBOOKS = {"01_perturbation": "occlusion_explorer", "02_gradients": "ig_explorer",
+                      "04_smoothgrad": "smoothgrad_explorer", "07_lrp_rules_vgg16": "lrp_explorer",
+                      "08_gradcam": "gradcam_explorer"}
+
+
+@pytest.mark.parametrize("stem, factory", EXPLORER_NOTEBOOKS.items())
+def test_committed_explorer_output_is_static(stem, factory):
+    """The committed notebook shows the explorer's default figure as a plain PNG, with no
+    widget view (which reads "model not found" without a kernel) and no widget state."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "notebooks" / f"{stem}.ipynb"
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code" and f"{factory}(model)" in "".join(c["source"])]
+    assert len(cells) == 1, f"{stem} should call {factory}(model) in one cell"
+    (output,) = cells[0]["outputs"]
+    assert set(output["data"]) == {"text/plain", "image/png"}
+    assert "".join(output["data"]["text/plain"]).endswith(")") and " explorer (image " in "".join(output["data"]["text/plain"])
+    assert base64.b64decode(output["data"]["image/png"]).startswith(PNG)
+    assert "widgets" not in nb["metadata"]
