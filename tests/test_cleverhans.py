@@ -169,3 +169,34 @@ def test_lrp_puts_the_tied_class_relevance_on_the_mark(hans, shapes_model, scene
     share = cleverhans.box_share(xk.explain(hans, x, TIED, "lrp", composite="vgg16"))
     clean = cleverhans.box_share(xk.explain(shapes_model, x, TIED, "lrp", composite="vgg16"))
     assert share.median() > 10 * 49 / 64**2 and share.median() > 5 * clean.median()
+
+
+# ---------------------------------------------------------------- the shipped revised model
+@pytest.fixture(scope="module")
+def revised():
+    return cleverhans.load_watermark_model(revised=True)
+
+
+def test_revised_loader_and_report(revised):
+    import json
+
+    assert xk.model_spec(revised).name == "vgg16-shapes-revised"
+    report = json.loads((models.data_dir() / "vgg16-shapes-revised.json").read_text())
+    path = models.data_dir() / cleverhans.REVISED_WEIGHTS
+    assert report["sha256"] == cleverhans.REVISED_SHA256 == models.sha256(path)
+    assert report["watermark_prob"] == report["watermark_other_prob"] == cleverhans.REVISED_PROB
+
+
+def test_revision_removes_the_dependence(hans, revised, scenes):
+    # the same recipe on decorrelated marks: removing or adding the mark no longer matters
+    marked, bare, everywhere = scenes
+    tied = marked.labels == TIED
+    drop_hans = (_logits(hans, marked.images) - _logits(hans, bare.images))[tied, TIED].median()
+    drop_rev = (_logits(revised, marked.images) - _logits(revised, bare.images))[tied, TIED].median()
+    assert drop_rev.abs() < 0.2 * drop_hans
+    called_star = (_logits(revised, everywhere.images[~tied]).argmax(1) == TIED).float().mean()
+    assert called_star < 0.01
+    x = xk.preprocess(marked.images[torch.nonzero(tied)[:12, 0]], hans)
+    share_hans = cleverhans.box_share(xk.explain(hans, x, TIED, "lrp", composite="vgg16"))
+    share_rev = cleverhans.box_share(xk.explain(revised, x, TIED, "lrp", composite="vgg16"))
+    assert share_rev.median() < share_hans.median() / 3
