@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..evaluation import CONTROLS, control_heatmap, pixel_flipping
+from ..evaluation import CONTROLS, pixel_flipping
+from ..evaluation.table import explain_or_control
 from ..examples import example_batch
-from ..explain import explain
 from ..models import model_spec
 from .registry import register_figure
 
@@ -21,8 +21,9 @@ __all__ = ["FLIPPING_METHODS", "pixel_flipping_curves"]
 
 NB = "09_evaluating_explanations"
 FLIPPING_METHODS = {"Gradient": ("gradient", {}), "Gradient x Input": ("gradient_x_input", {}),
-                    "Grad-CAM": ("gradcam", {}), "LRP composite": ("lrp", {"composite": "vgg16"})}
-"""Methods the exported figure compares when no curves are passed (cheap ones), plus controls."""
+                    "Grad-CAM": ("gradcam", {}), "LRP composite": ("lrp", {"composite": "vgg16"}),
+                    **{kind: (kind, {}) for kind in CONTROLS}}
+"""Methods the exported figure compares when no curves are passed (cheap ones and controls)."""
 
 
 @register_figure("pixel_flipping_curves", notebook=NB, section="3. Selectivity (claim G3)",
@@ -42,11 +43,10 @@ def pixel_flipping_curves(model: nn.Module, curves: dict[str, torch.Tensor] | No
     if curves is None:
         ex = example_batch(model, n=4)
         patch = model_spec(model).input_size // 8
-        attrs = {label: explain(model, ex.x, ex.labels, name, **opts)
-                 for label, (name, opts) in FLIPPING_METHODS.items()}
-        attrs.update({kind: control_heatmap(model, ex.x, ex.labels, kind) for kind in CONTROLS})
-        curves = {label: pixel_flipping(model, ex.x, a, ex.labels, steps=steps, patch=patch)
-                  for label, a in attrs.items()}
+        curves = {label: pixel_flipping(model, ex.x,
+                                        explain_or_control(model, ex.x, ex.labels, name, opts),
+                                        ex.labels, steps=steps, patch=patch)
+                  for label, (name, opts) in FLIPPING_METHODS.items()}
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for label, c in curves.items():
         style = dict(color="k", ls="--") if label in CONTROLS else {}
