@@ -200,3 +200,29 @@ def test_revision_removes_the_dependence(hans, revised, scenes):
     share_hans = cleverhans.box_share(xk.explain(hans, x, TIED, "lrp", composite="vgg16"))
     share_rev = cleverhans.box_share(xk.explain(revised, x, TIED, "lrp", composite="vgg16"))
     assert share_rev.median() < share_hans.median() / 3
+
+
+def test_held_out_scenes_are_one_scene_set_with_three_mark_settings(scenes):
+    built = cleverhans.held_out_scenes(300, SEED)
+    assert list(built) == ["as in training", "no mark", "mark on every image"]
+    for got, want in zip(built.values(), scenes):                   # the fixture, built by hand
+        assert torch.equal(got.images, want.images) and torch.equal(got.labels, want.labels)
+        assert torch.equal(got.watermarked, want.watermarked)
+    marked = built["as in training"]
+    assert torch.equal(marked.watermarked, marked.labels == TIED)
+    assert not built["no mark"].watermarked.any() and built["mark on every image"].watermarked.all()
+
+
+def test_per_class_accuracy_matches_accuracy_on_each_class(hans, scenes):
+    from xaikit.train import accuracy
+
+    batch = scenes[1]
+    per_class = cleverhans.per_class_accuracy(hans, batch)
+    assert len(per_class) == len(cleverhans.WATERMARK_SPEC.classes)
+    for k, value in enumerate(per_class):
+        keep = batch.labels == k
+        assert value == pytest.approx(accuracy(hans, batch.images[keep], batch.labels[keep]),
+                                      abs=1e-6)
+    one_class = make_shapes(20, SEED, classes=["circle"])
+    assert all(v != v for k, v in enumerate(cleverhans.per_class_accuracy(hans, one_class))
+               if k != 0)                                            # NaN for absent classes

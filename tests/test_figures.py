@@ -111,3 +111,68 @@ def test_strip_widgets(tmp_path):
     assert out["cells"][0]["outputs"][0]["data"] == {"text/plain": "x", "image/png": "AA=="}
     assert "widgets" not in out["metadata"]
     assert strip_widgets(path) == 0
+
+
+# ------------------------------------------------ notebooks 09 and 10: data against the formulas
+def test_continuity_tie_matches_the_closed_forms():
+    fig, data = figures.continuity_tie()
+    t, maps = data["t"], data["maps"]
+    f = torch.maximum(torch.ones_like(t), t)
+    gxi = torch.where(t[:, None] > 1, torch.stack([torch.zeros_like(t), t], 1),
+                      torch.stack([torch.ones_like(t), torch.zeros_like(t)], 1))
+    assert torch.equal(maps["Gradient x Input"], gxi)                # torch.max: the tie goes to x1
+    assert torch.allclose(maps["Integrated Gradients"], gxi)         # constant gradient on the ray
+    shapley = torch.stack([(1 + f - t) / 2, (t + f - 1) / 2], 1)
+    assert torch.allclose(maps["Shapley split"], shapley)
+    assert data["jump"]["Gradient x Input"] == pytest.approx(2.005, abs=1e-5)   # (1, 0) -> (0, 1.005)
+    assert data["jump"]["Shapley split"] == pytest.approx(0.005, abs=1e-5)
+    assert len(fig.axes) == 2
+
+
+def test_lrp_selection_maps_explain_each_setting(model):
+    ex = xk.example_batch(model, n=2)
+    settings = {"a": {"gamma": 0.25, "epsilon": 0.25}, "b": {"gamma": 0.0, "epsilon": 1e-6}}
+    fig, data = figures.lrp_selection_maps(model, settings, ex.x, ex.labels, ex.images)
+    for name, setting in settings.items():
+        want = xk.explain(model, ex.x, ex.labels, "lrp", composite="vgg16", **setting)
+        assert torch.equal(data["maps"][name], want)
+    assert not torch.equal(data["maps"]["a"], data["maps"]["b"])
+    assert len(fig.axes) == 4
+    with pytest.raises(ValueError, match="together"):
+        figures.lrp_selection_maps(model, settings, ex.x)
+
+
+def test_randomisation_curves_average_over_images():
+    import pandas as pd
+
+    frame = pd.DataFrame({"step": [1, 1, 2, 2], "layer": ["fc", "fc", "conv", "conv"],
+                          "image": [0, 1, 0, 1], "spearman": [0.9, 0.7, 0.2, 0.0]})
+    fig, data = figures.randomisation_curves(None, {"m": frame})
+    assert data["curves"]["m"].tolist() == pytest.approx([0.8, 0.1])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["fc"]
+
+
+def test_localisation_maps_with_and_without_masks(model):
+    ex = xk.example_batch(model, n=1)
+    attrs = {label: torch.randn_like(ex.x) for label in figures.evaluation.LOCALISATION_METHODS}
+    fig, _ = figures.localisation_maps(model, attrs, ex.images, ex.masks)
+    assert fig.axes[0].get_title() == "object mask"
+    fig, _ = figures.localisation_maps(model, attrs, ex.images, None)          # photos
+    assert fig.axes[0].get_title() == "image (no mask)"
+    with pytest.raises(ValueError, match="lacks"):
+        figures.localisation_maps(model, {"Gradient": attrs["Gradient"]}, ex.images)
+
+
+def test_cleverhans_heatmaps_explain_the_star_logit_of_both_models():
+    from xaikit import cleverhans
+
+    fig, data = figures.cleverhans_heatmaps(columns=2)
+    star = xk.class_names(cleverhans.load_watermark_model()).index(cleverhans.WATERMARK_CLASS)
+    test = cleverhans.held_out_scenes()["as in training"]
+    images = test.images[test.labels == star][:2]
+    assert torch.equal(data["images"], images)
+    for name, m in {"Clever Hans": cleverhans.load_watermark_model(),
+                    "clean": xk.load_model("vgg16-shapes")}.items():
+        want = xk.explain(m, xk.preprocess(images, m), star, "lrp", composite="vgg16")
+        assert torch.equal(data["maps"][name], want)
+    assert len(fig.axes) == 6

@@ -42,7 +42,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data import SHAPES_CLASSES, SHAPES_SIZE, TEST_SEED, TRAIN_SEED, make_shapes, watermark_box
+from .data import (SHAPES_CLASSES, SHAPES_SIZE, TEST_SEED, TRAIN_SEED, ShapesBatch, make_shapes,
+                   watermark_box)
 from .models import (SHAPES_SPEC, ModelSpec, WeightsIntegrityError, _load_shapes, data_dir,
                      sha256, shapes_architecture)
 from .train import normalize
@@ -59,7 +60,9 @@ __all__ = [
     "WATERMARK_WEIGHTS",
     "box_share",
     "fine_tune",
+    "held_out_scenes",
     "load_watermark_model",
+    "per_class_accuracy",
     "train_watermark_model",
 ]
 
@@ -159,6 +162,32 @@ def box_share(attr: torch.Tensor, box: tuple[slice, slice] | None = None) -> tor
     total = heat.flatten(1).sum(1)
     inside = heat[:, rows, cols].flatten(1).sum(1)
     return torch.where(total > 0, inside / total.clamp(min=1e-30), torch.zeros_like(total))
+
+
+def held_out_scenes(n: int = 600, seed: int = 10) -> dict[str, ShapesBatch]:
+    """The held-out scenes of notebook 10 in three versions: the same ``n`` scenes each time.
+
+    ``"as in training"``: the :data:`WATERMARK_CLASS` images carry the mark with
+    :data:`WATERMARK_PROB`, no other image does (the training correlation); ``"no mark"``: no
+    image carries it; ``"mark on every image"``: every image does. Labels and shapes are the
+    same in all three (:func:`xaikit.data.make_shapes` draws scene ``i`` from ``(seed, i)``),
+    so comparing a model's outputs across them is an intervention on the mark alone.
+    """
+    c = SHAPES_CLASSES.index(WATERMARK_CLASS)
+    return {"as in training": make_shapes(n, seed, watermark=c, watermark_prob=WATERMARK_PROB),
+            "no mark": make_shapes(n, seed),
+            "mark on every image": make_shapes(n, seed, watermark=c, watermark_prob=1.0,
+                                               watermark_other_prob=1.0)}
+
+
+@torch.no_grad()
+def per_class_accuracy(model: nn.Module, batch: ShapesBatch) -> list[float]:
+    """Top-1 accuracy of ``model`` on the images of each class of ``batch``, in class order
+    (NaN for a class absent from the batch)."""
+    pred = torch.cat([model(normalize(batch.images[i:i + 256])).argmax(1)
+                      for i in range(0, len(batch.labels), 256)])
+    return [(pred[batch.labels == k] == k).float().mean().item()
+            for k in range(len(SHAPES_CLASSES))]
 
 
 def fine_tune(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int = 1,

@@ -33,7 +33,7 @@ __all__ = ["FIGURE_MODULES", "FigureInfo", "export_figures", "figure_info", "lis
            "load_figure_modules", "register_figure", "save_figure"]
 
 FIGURE_MODULES: list[str] = ["tour", "perturbation", "gradients", "shattered", "smoothgrad",
-                             "lrp", "gradcam", "evaluation"]
+                             "lrp", "gradcam", "evaluation", "cleverhans"]
 """Modules of this package whose import registers figures, in workbook order."""
 
 
