@@ -176,3 +176,12 @@ def test_cleverhans_heatmaps_explain_the_star_logit_of_both_models():
         want = xk.explain(m, xk.preprocess(images, m), star, "lrp", composite="vgg16")
         assert torch.equal(data["maps"][name], want)
     assert len(fig.axes) == 6
+
+
+def test_cli_list_names_every_figure_in_aligned_columns(capsys):
+    assert main(["figures", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    infos = figures.list_figures()
+    assert len(lines) == len(infos)
+    starts = {line.index(info.name) for line, info in zip(lines, infos)}
+    assert len(starts) == 1                                          # the name column lines up

@@ -68,8 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .models import ModelUnavailableError, load_model
 
     if args.list:
-        for info in figures.list_figures():
-            print(f"{info.notebook:<24} {info.name:<32} {info.title}")
+        infos = figures.list_figures()
+        widths = [max(len(getattr(i, field)) for i in infos) for field in ("notebook", "name")]
+        for info in infos:
+            print(f"{info.notebook:<{widths[0]}}  {info.name:<{widths[1]}}  {info.title}")
         return 0
     try:
         model = load_model(args.model)
