@@ -71,9 +71,7 @@ class Explorer(widgets.VBox):
     def __init__(self, model: nn.Module, method: str, controls: dict[str, widgets.ValueWidget],
                  to_options: Callable[[dict], dict], *, signed: bool = True, n_images: int = 4,
                  title: str = "", prepare: Callable[[dict], dict] | None = None):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        self.model, self.method, self.signed, self.title = model, method, signed, title
+        self.model, self.method, self.signed, self.title = _checked(model), method, signed, title
         self.spec = model_spec(model)
         self.examples = example_batch(model, n=n_images)
         self.image = widgets.Dropdown(options=[(n, i) for i, n in enumerate(self.examples.names)],
@@ -169,6 +167,7 @@ class Explorer(widgets.VBox):
 
 
 def _checked(model: nn.Module) -> nn.Module:
+    """``model``, or TypeError: the explorer functions check before reading the model's spec."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return model
