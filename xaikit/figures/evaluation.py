@@ -118,7 +118,6 @@ def pixel_flipping_curves(model: nn.Module, curves: dict[str, torch.Tensor] | No
     return fig, {"curves": curves}
 
 
-
 def _held_out_batch(model: nn.Module, x, target, images, n: int):
     """The notebook's batch, or ``n`` example images of :func:`example_batch` if not given."""
     if x is None:
