@@ -185,3 +185,10 @@ def test_cli_list_names_every_figure_in_aligned_columns(capsys):
     assert len(lines) == len(infos)
     starts = {line.index(info.name) for line, info in zip(lines, infos)}
     assert len(starts) == 1                                          # the name column lines up
+
+
+def test_readme_states_the_number_of_figures():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"({len(figures.list_figures())} figures of notebooks 00-10)" in readme
