@@ -46,7 +46,7 @@ from .data import (SHAPES_CLASSES, SHAPES_SIZE, TEST_SEED, TRAIN_SEED, ShapesBat
                    watermark_box)
 from .models import (SHAPES_SPEC, ModelSpec, WeightsIntegrityError, _load_shapes, data_dir,
                      sha256, shapes_architecture)
-from .train import normalize
+from .train import accuracy, normalize
 
 __all__ = [
     "REVISED_PROB",
@@ -183,11 +183,9 @@ def held_out_scenes(n: int = 600, seed: int = 10) -> dict[str, ShapesBatch]:
 @torch.no_grad()
 def per_class_accuracy(model: nn.Module, batch: ShapesBatch) -> list[float]:
     """Top-1 accuracy of ``model`` on the images of each class of ``batch``, in class order
-    (NaN for a class absent from the batch)."""
-    pred = torch.cat([model(normalize(batch.images[i:i + 256])).argmax(1)
-                      for i in range(0, len(batch.labels), 256)])
-    return [(pred[batch.labels == k] == k).float().mean().item()
-            for k in range(len(SHAPES_CLASSES))]
+    (:func:`xaikit.train.accuracy` per class; NaN for a class absent from the batch)."""
+    return [accuracy(model, batch.images[keep], batch.labels[keep]) if keep.any() else float("nan")
+            for keep in (batch.labels == k for k in range(len(SHAPES_CLASSES)))]
 
 
 def fine_tune(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int = 1,
@@ -315,8 +313,6 @@ def train_watermark_model(images: int = 8000, epochs: int = 2, *, seed: int = 0,
 def main(argv: list[str] | None = None) -> None:
     """``python -m xaikit.cleverhans``: train, save and report the Clever Hans weights."""
     from safetensors.torch import save_file
-
-    from .train import accuracy
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--images", type=int, default=8000)
