@@ -67,6 +67,7 @@ def test_select_finds_the_conservative_epsilon():
     result = ev.select(net, x, t, "lrp", {"epsilon": [1.0, 0.0, 0.1]}, score="conservation",
                        options={"rule": "epsilon"})
     assert result.best == {"epsilon": 0.0} and result.higher_is_better is False
+    assert result.worst == {"epsilon": 1.0}                           # lower is better here
     assert list(result.table.columns) == ["epsilon", "mean", "std"] and len(result.table) == 3
     assert result.table["mean"].iloc[1] < 1e-6 < result.table["mean"].iloc[2]
 
@@ -80,6 +81,9 @@ def test_select_grid_over_two_options_maximises_aopc():
     best = result.table["mean"].idxmax()
     assert result.best == {"epsilon": result.table.loc[best, "epsilon"],
                            "gamma": result.table.loc[best, "gamma"]}
+    worst = result.table["mean"].idxmin()
+    assert result.worst == {"epsilon": result.table.loc[worst, "epsilon"],
+                            "gamma": result.table.loc[worst, "gamma"]}
     # the table is the score of each setting: recompute one cell by hand
     attr = xk.explain(net, x, t, "lrp", rule="gamma", epsilon=1.0, gamma=0.5)
     by_hand = ev.aopc(ev.pixel_flipping(net, x, attr, t, steps=4, patch=4)).mean()

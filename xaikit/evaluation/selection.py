@@ -49,6 +49,14 @@ class Selection:
     score: str
     higher_is_better: bool
 
+    @property
+    def worst(self) -> dict:
+        """The setting with the worst mean score (first in grid order on a tie)."""
+        means = self.table["mean"]
+        pick = means.idxmin() if self.higher_is_better else means.idxmax()
+        return {k: v.item() if hasattr(v, "item") else v
+                for k, v in self.table.loc[pick].drop(["mean", "std"]).items()}
+
 
 def select(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
            method: str, grid: Mapping[str, Sequence], *, score: str = "aopc_most_relevant",

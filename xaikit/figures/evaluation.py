@@ -118,16 +118,6 @@ def pixel_flipping_curves(model: nn.Module, curves: dict[str, torch.Tensor] | No
     return fig, {"curves": curves}
 
 
-def _held_out_batch(model: nn.Module, x, target, images, n: int):
-    """The notebook's batch, or ``n`` example images of :func:`example_batch` if not given."""
-    if x is None:
-        ex = example_batch(model, n=n)
-        return ex.x, ex.labels, ex.images
-    if target is None or images is None:
-        raise ValueError("pass x, target and images together (or none of them)")
-    return x, torch.as_tensor(target), images
-
-
 @register_figure("lrp_selection_maps", notebook=NB,
                  section="4. Explanation selection: LRP's gamma and epsilon (claim G4)",
                  title="LRP composite with the gamma/epsilon chosen by AOPC and with the worst "
@@ -138,24 +128,25 @@ def lrp_selection_maps(model: nn.Module, settings: dict[str, dict] | None = None
 
     ``settings``: ``{"chosen": {"gamma": ..., "epsilon": ...}, "worst": {...}}`` as found by
     :func:`xaikit.evaluation.select` (notebook 09, on other images than those shown); if
-    omitted, selected here over :data:`SELECTION_GRID` on the first two example images and
-    shown on the next two (one photo each on the ImageNet path). ``x, target, images``: the
-    images to show (default: as just said). Returns ``fig`` and ``{"settings": ...,
+    omitted, selected here over :data:`SELECTION_GRID` on the first two example images.
+    ``x, target, images``: the images to show (default: the next two example images; on the
+    ImageNet path one photo to select on and one to show). Returns ``fig`` and ``{"settings": ...,
     "maps": {name: (N, C, H, W)}}``.
     """
     import matplotlib.pyplot as plt
 
-    if settings is None:
+    if x is not None and (target is None or images is None):
+        raise ValueError("pass x, target and images together (or none of them)")
+    if settings is None or x is None:
         ex = example_batch(model, n=4 if model_spec(model).name == "vgg16-shapes" else 2)
         half = len(ex.x) // 2
+    if settings is None:
         sel = select(model, ex.x[:half], ex.labels[:half], "lrp", SELECTION_GRID,
                      options={"composite": "vgg16"}, steps=8,
                      patch=model_spec(model).input_size // 8)
-        worst = sel.table.loc[sel.table["mean"].idxmin(), list(SELECTION_GRID)].to_dict()
-        settings = {"chosen": sel.best, "worst": worst}
-        if x is None:
-            x, target, images = ex.x[half:], ex.labels[half:], ex.images[half:]
-    x, target, images = _held_out_batch(model, x, target, images, n=2)
+        settings = {"chosen": sel.best, "worst": sel.worst}
+    if x is None:
+        x, target, images = ex.x[half:], ex.labels[half:], ex.images[half:]
     maps = {name: explain(model, x, target, "lrp", composite="vgg16", **setting)
             for name, setting in settings.items()}
     shown = len(x)
