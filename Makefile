@@ -8,7 +8,7 @@ STAMP := $(VENV)/.xaikit-installed
 XAIKIT_MODEL ?= vgg16-shapes
 export XAIKIT_MODEL
 
-.PHONY: setup lab test unit notebooks test-imagenet-path train figures clean
+.PHONY: setup lab test unit notebooks notebooks-other-machine execute test-imagenet-path train figures clean
 
 setup: $(STAMP)
 
@@ -21,14 +21,32 @@ $(STAMP): pyproject.toml
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
+NBVAL := --nbval --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=300
+# What another machine computes: torch's default (non-vectorised) CPU kernels, oneDNN limited to
+# AVX2, one thread (reductions in another order). The committed outputs must hold under both.
+OTHER_MACHINE := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+# Unit tests and strict nbval twice: natively, then as on another machine.
 test: setup
-	XAIKIT_OFFLINE=1 $(PY) -m pytest tests notebooks --nbval --sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=300
+	XAIKIT_OFFLINE=1 $(PY) -m pytest tests notebooks $(NBVAL)
+	@echo "== again with other CPU kernels and one thread: $(OTHER_MACHINE)"
+	XAIKIT_OFFLINE=1 $(OTHER_MACHINE) $(PY) -m pytest tests notebooks $(NBVAL) -p no:cacheprovider
 
 unit: setup
 	XAIKIT_OFFLINE=1 $(PY) -m pytest tests
 
 notebooks: setup
-	XAIKIT_OFFLINE=1 $(PY) -m pytest notebooks --nbval --sanitize-with notebooks/sanitize.cfg
+	XAIKIT_OFFLINE=1 $(PY) -m pytest notebooks $(NBVAL)
+
+notebooks-other-machine: setup
+	XAIKIT_OFFLINE=1 $(OTHER_MACHINE) $(PY) -m pytest notebooks $(NBVAL) -p no:cacheprovider
+
+# Re-execute every notebook in place on the offline model (then commit the outputs).
+execute: setup
+	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
+	    XAIKIT_OFFLINE=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	        --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; done
+	$(PY) -m xaikit strip-widgets notebooks/[0-9][0-9]_*.ipynb
 
 # The ImageNet code path offline: every notebook runs (not compared) on torchvision's VGG-16
 # architecture with random weights at 224x224. Slow (VGG-16 on a CPU); not part of `make test`.
@@ -42,7 +60,7 @@ train: setup
 # rerun). Offline model by default; `make figures XAIKIT_MODEL=vgg16 FIGURES=out` for ImageNet.
 FIGURES ?= figures
 figures: setup
-	$(PY) -m xaikit figures --model $(XAIKIT_MODEL) --out $(FIGURES)
+	$(PY) -m xaikit figures --model $(XAIKIT_MODEL) --out $(FIGURES) --force
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -87,7 +87,8 @@ def test_select_grid_over_two_options_maximises_aopc():
     # the table is the score of each setting: recompute one cell by hand
     attr = xk.explain(net, x, t, "lrp", rule="gamma", epsilon=1.0, gamma=0.5)
     by_hand = ev.aopc(ev.pixel_flipping(net, x, attr, t, steps=4, patch=4)).mean()
-    assert math.isclose(result.table["mean"].iloc[3], float(by_hand), rel_tol=1e-9)
+    # float32 maps and logits: the two computations batch differently, so agree to float32 precision
+    assert math.isclose(result.table["mean"].iloc[3], float(by_hand), rel_tol=1e-5)
     with pytest.raises(ValueError, match="grid"):
         ev.select(net, x, t, "lrp", {})
     with pytest.raises(ValueError, match="grid"):

@@ -80,8 +80,8 @@ TRAIN_COMMAND = "python -m xaikit.cleverhans"
 """The command that trains Clever Hans weights and writes their report."""
 WATERMARK_SPEC = ModelSpec("vgg16-shapes-watermark", SHAPES_SPEC.input_size,
                            SHAPES_SPEC.resize_size, SHAPES_SPEC.mean, SHAPES_SPEC.std,
-                           SHAPES_SPEC.classes)
-"""Same input size, normalisation and classes as ``vgg16-shapes``."""
+                           SHAPES_SPEC.classes, dataset=SHAPES_SPEC.dataset)
+"""Same input size, normalisation, classes and data set as ``vgg16-shapes``."""
 REVISED_SHA256: str | None = "e7f3b8a4195ea45e1fb794ef22816b66a108a894c17408a15a98e16a25e4829f"
 """SHA-256 of the shipped revised weights (``data/vgg16-shapes-revised.json`` records it)."""
 REVISED_SPEC = dataclasses.replace(WATERMARK_SPEC, name="vgg16-shapes-revised")
@@ -146,17 +146,29 @@ def box_share(attr: torch.Tensor, box: tuple[slice, slice] | None = None) -> tor
     Parameters
     ----------
     attr : torch.Tensor
-        ``(N, C, H, W)`` attributions (e.g. LRP relevance), or ``(N, H, W)``.
+        ``(N, C, H, W)`` attributions (e.g. LRP relevance), or ``(N, H, W)``; finite.
     box : tuple of slice, optional
         Rows and columns; default :func:`xaikit.data.watermark_box` of the image size.
 
     Returns
     -------
     torch.Tensor
-        ``(N,)`` shares in ``[0, 1]`` (0 where a map has no positive evidence).
+        ``(N,)`` shares in ``[0, 1]``; 0 where a map has no positive evidence (none of it lies
+        in the box; :func:`xaikit.evaluation.relevance_mass` calls that share undefined: NaN).
+
+    Raises
+    ------
+    ValueError
+        ``attr`` has the wrong shape or contains NaN or infinite values: like the metrics of
+        :mod:`xaikit.evaluation`, a broken map is an error, never a silent share of 0.
     """
     if not isinstance(attr, torch.Tensor) or attr.ndim not in (3, 4):
         raise ValueError("attr must be an (N, C, H, W) or (N, H, W) tensor")
+    bad = (~torch.isfinite(attr)).flatten(1).any(1)
+    if bad.any():
+        raise ValueError(f"attr contains NaN or infinite values (image(s) "
+                         f"{bad.nonzero().flatten().tolist()}): the box share is undefined "
+                         "there; check the explanation (e.g. its dtype, epsilon or baseline)")
     heat = (attr.sum(1) if attr.ndim == 4 else attr).clamp(min=0)
     rows, cols = box if box is not None else watermark_box(heat.shape[-1])
     total = heat.flatten(1).sum(1)

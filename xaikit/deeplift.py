@@ -177,7 +177,7 @@ def deeplift(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, rule: s
     Parameters
     ----------
     model : nn.Module
-        Classifier; explained in eval mode through a copy (the caller's model is untouched).
+        Classifier in eval mode; explained through a copy (the caller's model is untouched).
     x : torch.Tensor
         ``(N, C, H, W)`` (or ``(N, D)``) float input.
     target : torch.Tensor

@@ -2,7 +2,8 @@
 
 On the ImageNet path (``vgg16``, ``vgg16-untrained``) they are real photos shipped with
 scikit-image and matplotlib, labelled with their ImageNet class; on the offline path
-(``vgg16-shapes``) they are shapes images with the mask of their class-determining object.
+(``vgg16-shapes`` and the Clever Hans models: every spec with ``dataset="shapes"``) they are
+shapes images with the mask of their class-determining object.
 Notebooks call :func:`example_batch` once, so the same cells run on both models.
 
 Introduced in notebook ``00_setup_and_tour``.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ._checks import check_int, check_seed
 from .data import SHAPES_CLASSES, make_shapes
 from .images import denormalize, load_image, preprocess
 from .models import model_spec
@@ -54,20 +56,47 @@ class Examples:
     names: list[str]
 
 
+_EXAMPLE_CLASSES: dict[str, int] = {"imagenet": 1000, "shapes": len(SHAPES_CLASSES)}
+"""Number of classes the example labels of each :attr:`~xaikit.ModelSpec.dataset` index."""
+
+
 def example_batch(model: nn.Module, n: int = 4, seed: int = 0) -> Examples:
     """``n`` example inputs for ``model``: shapes images offline, photos on ImageNet.
+
+    Which examples is decided by the model's :attr:`ModelSpec.dataset <xaikit.ModelSpec>`, not
+    by its name: ``"shapes"`` (``vgg16-shapes`` and the Clever Hans models of
+    :mod:`xaikit.cleverhans`) gives :func:`xaikit.data.make_shapes` images with their masks,
+    ``"imagenet"`` gives the photos of :data:`PHOTO_LABELS`.
 
     Parameters
     ----------
     model : torch.nn.Module
-        A model from :func:`xaikit.load_model`.
+        A model from :func:`xaikit.load_model` (or :func:`xaikit.cleverhans.load_watermark_model`).
     n : int
         Number of images (at most ``len(PHOTO_LABELS)`` on the ImageNet path).
     seed : int
-        Seed of :func:`xaikit.data.make_shapes` (ignored for photos).
+        Seed of :func:`xaikit.data.make_shapes` (ignored for photos, but checked: an int).
+
+    Raises
+    ------
+    TypeError
+        ``n`` or ``seed`` is not an int (e.g. ``seed=0.5``).
+    ValueError
+        The spec's data set has no examples, or its number of classes does not match the
+        examples' labels.
     """
+    check_int("n", n)
+    check_seed(seed)
     spec = model_spec(model)
-    if spec.name == "vgg16-shapes":
+    if spec.dataset not in _EXAMPLE_CLASSES:
+        raise ValueError(f"{spec.name} is a model of the data set {spec.dataset!r}, which has no "
+                         f"example inputs; ModelSpec.dataset must be one of "
+                         f"{', '.join(_EXAMPLE_CLASSES)}")
+    if len(spec.classes) != _EXAMPLE_CLASSES[spec.dataset]:
+        raise ValueError(f"{spec.name} has {len(spec.classes)} classes, but the {spec.dataset} "
+                         f"examples are labelled with {_EXAMPLE_CLASSES[spec.dataset]}; fix its "
+                         "ModelSpec (classes or dataset)")
+    if spec.dataset == "shapes":
         batch = make_shapes(n, seed)
         names = [f"{SHAPES_CLASSES[k]} #{i}" for i, k in enumerate(batch.labels.tolist())]
         return Examples(preprocess(batch.images, model), batch.images, batch.labels,

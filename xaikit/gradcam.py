@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_bool
 from .explain import register, reused_modules
 from .gradients import guided_backprop
 
@@ -62,6 +63,7 @@ def gradcam_map(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
     the layer output ``A`` and hands a copy on, so an in-place ``ReLU`` after the convolution
     (torchvision's VGG) cannot overwrite it; only ``d f_t / d A`` is computed.
     """
+    check_bool("relu", relu)
     name, module = resolve_layer(model, layer)
     if name in reused_modules(model, x):
         raise ValueError(f"layer {name} is called more than once in forward; Grad-CAM needs a "

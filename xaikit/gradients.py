@@ -28,10 +28,12 @@ Introduced in notebooks 02_gradients (gradient, Gradient x Input, IG), 03_shatte
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
+from ._checks import check_int, check_real, check_seed
 from .deeplift import Baseline, resolve_baseline
 from .explain import method_info, register, run_method
 
@@ -126,7 +128,8 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
     """
     from captum.attr import IntegratedGradients
 
-    _check_positive_int(steps=steps, batch_size=batch_size)
+    check_int("steps", steps)
+    check_int("batch_size", batch_size)
     x0 = resolve_baseline(model, x, baseline)
     n = x.shape[0]
     chunk = max(n, (batch_size // n) * n)
@@ -134,12 +137,6 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
         x.detach(), baselines=x0, target=target, n_steps=steps, method="gausslegendre",
         internal_batch_size=chunk)
     return attr.detach()
-
-
-def _check_positive_int(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 @register("smoothgrad")
@@ -160,7 +157,8 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     model, x, target
         As for :func:`gradient`; ``x`` is ``(N, C, H, W)``.
     base : str
-        Any registered method except ``"smoothgrad"`` (default ``"gradient"``).
+        Any registered method except ``"smoothgrad"`` (default ``"gradient"``). For
+        ``"lrp"`` the z^B bounds are widened to contain each noisy copy (:func:`_box_around`).
     noise : float
         Noise std as a fraction of each sample's value range (paper: 0.1-0.2 works best).
     samples : int
@@ -184,9 +182,13 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     if not isinstance(base, str) or base == "smoothgrad":
         raise ValueError(f"base must be the name of another method, got {base!r}")
     method_info(base)  # ValueError for an unknown name
-    _check_positive_int(samples=samples, batch_size=batch_size)
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
-        raise ValueError(f"noise must be a non-negative float, got {noise!r}")
+    check_int("samples", samples)
+    check_int("batch_size", batch_size)
+    check_real("noise", noise, low=0)
+    check_seed(seed)
+    if base_options is not None and not isinstance(base_options, Mapping):
+        raise TypeError(f"base_options must be a dict of the base method's options, e.g. "
+                        f"{{'steps': 16}}, got {base_options!r}")
     options = dict(base_options or {})
     x = x.detach()
     flat = x.reshape(x.shape[0], -1)
@@ -201,9 +203,32 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
                                                     device=x.device) for g in generators])
                            for _ in range(count)])                     # (count, N, ...)
         noisy = (x + sigma * eps).flatten(0, 1)
+        if base == "lrp":
+            options = _box_around(model, noisy, base_options or {})
         out = run_method(model, noisy, target.repeat(count), base, options)
         total += out.view(count, *x.shape).sum(0)
     return total / samples
+
+
+def _box_around(model: nn.Module, noisy: torch.Tensor, lrp_options: Mapping) -> dict:
+    """LRP options whose z^B bounds contain the noisy copies.
+
+    The z^B rule needs ``low <= x <= high``; noise pushes pixels outside the normalised pixel
+    box, so each bound is widened elementwise to include the noisy value (a valid z^B box for
+    that input). Bounds come from ``lrp_options`` or the model's spec; without either, LRP
+    itself says that rule ``zb`` needs them.
+    """
+    options = dict(lrp_options)
+    spec = getattr(model, "xaikit_spec", None)
+    low, high = options.get("low"), options.get("high")
+    low = spec.low if low is None and spec is not None else low
+    high = spec.high if high is None and spec is not None else high
+    if low is not None and high is not None:
+        low, high = (torch.as_tensor(v, dtype=noisy.dtype, device=noisy.device)
+                     for v in (low, high))
+        options["low"] = torch.minimum(low, noisy)
+        options["high"] = torch.maximum(high, noisy)
+    return options
 
 
 def _modified_relu_backward(model: nn.Module, x: torch.Tensor, target: torch.Tensor,

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 import torch.nn.utils.fusion
 from torch import Tensor, nn
 
+from ._checks import check_bool, check_choice, check_real
 from .explain import register
 from .lrp_composites import COMPOSITES, resolve_rules, vgg16_composite
 from .lrp_rules import INPUT_ONLY_RULES, RULES, STABILIZER, RuleOptions, kernel, stabilize
@@ -214,13 +215,10 @@ def _canonized(model: nn.Module) -> nn.Module:
 
 def _rule_options(model: nn.Module, x: Tensor, uses_zb: bool, epsilon: float, gamma: float,
                   low, high, bias: bool) -> RuleOptions:
-    for label, value in (("epsilon", epsilon), ("gamma", gamma)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{label} must be a number >= 0, got {value!r}")
-    if not isinstance(bias, bool):
-        raise TypeError(f"bias must be True or False, got {bias!r}")
+    epsilon, gamma = check_real("epsilon", epsilon, low=0), check_real("gamma", gamma, low=0)
+    check_bool("bias", bias)
     if not uses_zb:
-        return RuleOptions(float(epsilon), float(gamma), bias)
+        return RuleOptions(epsilon, gamma, bias)
     spec = getattr(model, "xaikit_spec", None)
     low = spec.low if low is None and spec is not None else low
     high = spec.high if high is None and spec is not None else high
@@ -228,11 +226,30 @@ def _rule_options(model: nn.Module, x: Tensor, uses_zb: bool, epsilon: float, ga
         raise ValueError("rule 'zb' needs the pixel bounds of the input: pass low= and high= "
                          "(the normalised black and white pixel), or use a model from "
                          "xaikit.load_model, whose spec carries them")
-    low, high = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (low, high))
-    if ((x < low - 1e-4) | (x > high + 1e-4)).any() or (low > high).any():
+    low, high = (_bound(label, v, x) for label, v in (("low", low), ("high", high)))
+    if (low > high).any():
+        raise ValueError("the z^B bounds have low > high somewhere")
+    if ((x < low - 1e-4) | (x > high + 1e-4)).any():
         raise ValueError("x lies outside the z^B box [low, high]; pass the bounds of the "
                          "normalised pixel range")
-    return RuleOptions(float(epsilon), float(gamma), bias, low, high)
+    return RuleOptions(epsilon, gamma, bias, low, high)
+
+
+def _bound(label: str, value, x: Tensor) -> Tensor:
+    """A z^B bound as a finite tensor broadcastable to ``x``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+        raise TypeError(f"{label} must be a number or a tensor, got {type(value).__name__}")
+    bound = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    try:
+        fits = torch.broadcast_shapes(bound.shape, x.shape) == x.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{label} of shape {tuple(bound.shape)} does not broadcast to x of "
+                         f"shape {tuple(x.shape)}")
+    if not torch.isfinite(bound).all():
+        raise ValueError(f"{label} contains NaN or infinite values")
+    return bound
 
 
 @register("lrp", propagation=True)
@@ -284,8 +301,7 @@ def lrp(model: nn.Module, x: Tensor, target: Tensor, *, rule: str | None = None,
     Introduced in notebook ``06_lrp_from_scratch``; rules and composites in
     ``07_lrp_rules_vgg16``.
     """
-    if maxpool not in MAXPOOL_MODES:
-        raise ValueError(f"maxpool must be one of {MAXPOOL_MODES}, got {maxpool!r}")
+    check_choice("maxpool", maxpool, MAXPOOL_MODES)
     net = _canonized(model)
     rules = resolve_rules(net, rule, composite)
     options = _rule_options(net, x, "zb" in rules.values(), epsilon, gamma, low, high, bias)

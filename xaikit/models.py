@@ -80,6 +80,11 @@ class ModelSpec:
         Per-channel normalisation applied after scaling pixels to [0, 1].
     classes : tuple of str
         Class names in logit order.
+    dataset : str
+        The data the model classifies, which decides its example inputs
+        (:func:`xaikit.example_batch`): ``"imagenet"`` (the default; photos) or ``"shapes"``
+        (:func:`xaikit.data.make_shapes`: ``vgg16-shapes`` and the Clever Hans models of
+        :mod:`xaikit.cleverhans`). Decide by this field, not by ``name``.
     """
 
     name: str
@@ -88,6 +93,7 @@ class ModelSpec:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     classes: tuple[str, ...]
+    dataset: str = "imagenet"
 
     @property
     def trained(self) -> bool:
@@ -137,7 +143,7 @@ def _imagenet_spec(name: str) -> ModelSpec:
 
 
 SHAPES_SPEC = ModelSpec("vgg16-shapes", SHAPES_SIZE, SHAPES_SIZE, IMAGENET_MEAN, IMAGENET_STD,
-                        SHAPES_CLASSES)
+                        SHAPES_CLASSES, dataset="shapes")
 
 
 def shapes_architecture(batch_norm: bool = False, init: bool = True) -> nn.Module:
@@ -284,7 +290,8 @@ def load_model(name: str | None = None, *, device: str | torch.device = "cpu",
         trained on :func:`xaikit.data.make_shapes`, SHA-256 checked. ``"auto"``: ``vgg16`` when
         its weights are cached or downloadable, else ``vgg16-shapes``. ``"vgg16-untrained"``:
         torchvision's architecture with seeded random weights, to test the ImageNet path
-        offline. Default: ``$XAIKIT_MODEL``, or ``"auto"``.
+        offline. Default: ``$XAIKIT_MODEL``, or ``"auto"`` (an unknown name there is a
+        ValueError that names the variable).
     device : str or torch.device
         Where to put the model.
     verbose : bool
@@ -297,9 +304,15 @@ def load_model(name: str | None = None, *, device: str | torch.device = "cpu",
         need gradients of the input only; call ``model.requires_grad_(True)`` to train it) and
         a :class:`ModelSpec` in ``model.xaikit_spec``.
     """
+    from_env = name is None and bool(os.environ.get(MODEL_ENV))
     if name is None:
         name = os.environ.get(MODEL_ENV) or "auto"
     if not isinstance(name, str) or name not in MODEL_NAMES:
+        if from_env:
+            raise ValueError(
+                f"unknown model {name!r} in the environment variable {MODEL_ENV} (load_model() "
+                f"was called without a name, so it read ${MODEL_ENV}); set {MODEL_ENV} to one "
+                f"of {', '.join(MODEL_NAMES)}, unset it (default 'auto') or pass a name")
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     if name == "auto":
         try:

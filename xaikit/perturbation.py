@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .deeplift import BLUR_SIGMA
+from ._checks import check_bool, check_choice, check_int, check_real, check_seed
 from .explain import register
 
 __all__ = ["FILLS", "MEASURES", "fill_values", "gaussian_blur", "lime",
@@ -89,18 +90,10 @@ def fill_values(x: torch.Tensor, fill: float | str, seed: int = 0) -> torch.Tens
 
 
 def _score(model: nn.Module, measure: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    if measure not in MEASURES:
-        raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    check_choice("measure", measure, MEASURES)
     if measure == "logit":
         return model
     return lambda inputs: torch.softmax(model(inputs), dim=1)
-
-
-def _check_int(name: str, value, low: int = 1, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
-            high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
 
 
 def _window_masks(h: int, w: int, window: int, stride: int, dtype: torch.dtype,
@@ -163,10 +156,13 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
 
     n, c, h, w = x.shape
     window = max(1, min(h, w) // 8) if window is None else window
-    _check_int("window", window, 1, min(h, w))
+    check_int("window", window, 1, min(h, w))
     stride = window if stride is None else stride
-    _check_int("stride", stride, 1, window)
-    _check_int("batch_size", batch_size)
+    check_int("stride", stride, 1, window)
+    check_int("batch_size", batch_size)
+    check_seed(seed)
+    if progress is not None:
+        check_bool("progress", progress)
     score, x, chunk = _score(model, measure), x.detach(), max(1, batch_size // n)
     base, index = fill_values(x, fill, seed), target.view(1, n, 1).to(x.device)
     patches = math.prod(math.ceil((side - window) / stride) + 1 for side in (h, w))
@@ -196,7 +192,7 @@ def superpixels(model: nn.Module, x: torch.Tensor, segments: int = 50) -> torch.
 
     from .images import denormalize
 
-    _check_int("segments", segments)
+    check_int("segments", segments)
     x = x.detach()
     if getattr(model, "xaikit_spec", None) is not None and x.shape[1] == 3:
         x = denormalize(x, model)
@@ -276,10 +272,11 @@ def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, segments: i
     ----------
     Ribeiro, Singh, Guestrin (2016), KDD. Introduced in notebook 01_perturbation.
     """
-    for name, value in (("samples", samples), ("batch_size", batch_size)):
-        _check_int(name, value)
-    if not kernel_width > 0 or not alpha >= 0:
-        raise ValueError(f"need kernel_width > 0 and alpha >= 0, got {kernel_width}, {alpha}")
+    check_int("samples", samples, 2)  # 1 is the unperturbed image alone: nothing to fit
+    check_int("batch_size", batch_size)
+    check_seed(seed)
+    check_real("kernel_width", kernel_width, low=0, low_open=True)
+    check_real("alpha", alpha, low=0)
     x = x.detach()
     labels, base = superpixels(model, x, segments), fill_values(x, fill, seed)
     return torch.stack([
@@ -345,9 +342,16 @@ def meaningful_perturbation(model: nn.Module, x: torch.Tensor, target: torch.Ten
     n, c, h, w = x.shape
     size = max(2, min(h, w) // 8) if mask_size is None else mask_size
     shift = round(min(h, w) / 56) if jitter is None else jitter
-    _check_int("iterations", iterations)
-    _check_int("mask_size", size, 1, min(h, w))
-    _check_int("jitter", shift, 0)
+    check_int("iterations", iterations)
+    check_int("mask_size", size, 1, min(h, w))
+    check_int("jitter", shift, 0, min(h, w) // 2)  # a larger roll wraps the image around
+    for name, value in (("l1", l1), ("l2", l2)):
+        check_real(name, value, low=0)
+    check_real("beta", beta, low=1)
+    check_real("lr", lr, low=0, low_open=True)
+    if sigma is not None:
+        check_real("sigma", sigma, low=0, low_open=True)
+    check_seed(seed)
     score, x, index = _score(model, measure), x.detach(), target.view(-1, 1).to(x.device)
     blurred = gaussian_blur(x, sigma)
     with torch.no_grad():

@@ -58,7 +58,8 @@ def plot_heatmap(attr: torch.Tensor, image=None, ax=None, *, signed: bool = True
     attr : torch.Tensor
         ``(1, C, H, W)``, ``(C, H, W)`` or ``(H, W)``; channels are summed.
     image : PIL.Image.Image or torch.Tensor, optional
-        Shown in grey underneath (a tensor in [0, 1], ``(1, 3, H, W)`` or ``(3, H, W)``).
+        Shown in grey underneath (a tensor in [0, 1], ``(1, 3, H, W)`` or ``(3, H, W)``), of
+        the heatmap's height and width (else a ValueError: it is not resized).
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure if omitted.
     signed : bool
@@ -75,14 +76,23 @@ def plot_heatmap(attr: torch.Tensor, image=None, ax=None, *, signed: bool = True
     h = heatmap(attr)
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must lie in (0, 100], got {percentile}")
+    picture = None if image is None else _image_array(image)
+    if picture is not None and picture.ndim not in (2, 3):
+        raise ValueError("image must be a PIL image or a tensor (1, 3, H, W), (3, H, W) or "
+                         f"(H, W), got shape {tuple(torch.as_tensor(image).shape)}")
+    if picture is not None and picture.shape[:2] != h.shape:
+        raise ValueError(
+            f"image is {picture.shape[0]}x{picture.shape[1]} pixels but the heatmap is "
+            f"{h.shape[0]}x{h.shape[1]} (height x width); pass the image the attribution was "
+            "computed for (e.g. xk.denormalize(x, model), or Examples.images), not the original "
+            "photo before preprocess")
     if ax is None:
         fig, ax = plt.subplots(figsize=(3, 3))
     else:
         fig = ax.figure
     limit = float(np.percentile(np.abs(h), percentile)) or 1.0
     extent = (-0.5, h.shape[1] - 0.5, h.shape[0] - 0.5, -0.5)
-    if image is not None:
-        picture = _image_array(image)
+    if picture is not None:
         grey = picture.mean(-1) if picture.ndim == 3 else picture
         ax.imshow(grey, cmap="gray", extent=extent, vmin=0, vmax=1)
     if signed:

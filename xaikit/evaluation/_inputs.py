@@ -1,18 +1,9 @@
-"""Input checks shared by the metrics: heatmaps, masks, integers (one place, clear errors)."""
+"""Input checks shared by the metrics: heatmaps and masks (one place, clear errors)."""
 from __future__ import annotations
 
 import torch
 
-__all__ = ["as_heatmap", "as_masks", "check_int", "tie_broken_order"]
-
-
-def check_int(name: str, value, low: int = 1, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]``, else ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
-            high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
-    return value
+__all__ = ["as_heatmap", "as_masks", "tie_broken_order"]
 
 
 def as_heatmap(attr: torch.Tensor, like: torch.Tensor | tuple | None = None,

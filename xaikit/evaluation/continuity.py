@@ -26,12 +26,14 @@ Introduced in notebook ``09_evaluating_explanations``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from ..explain import _num_outputs, as_target, check_input, explain
+from .._checks import check_int
+from ..explain import explain, prepare
 from ..perturbation import fill_values
 from ._inputs import as_heatmap
 
@@ -79,12 +81,13 @@ def continuity_profile(model: nn.Module, x: torch.Tensor,
         ``"input"``: ``||x - x_s||_2``; ``"output"``: ``|f_c(x) - f_c(x_s)|``; ``"shifts"``:
         ``(S,)``.
     """
-    check_input(model, x)
-    shifts = [int(s) for s in shifts]
+    t = prepare(model, x, target)
+    if isinstance(shifts, (str, bytes)) or not isinstance(shifts, Iterable):
+        raise TypeError(f"shifts must be a sequence of non-zero ints, got {shifts!r}")
+    shifts = [check_int("shift", s, low=None) for s in shifts]
     if not shifts or 0 in shifts:
         raise ValueError(f"shifts must be a non-empty sequence of non-zero ints, got {shifts}")
     n, s = x.shape[0], len(shifts)
-    t = as_target(target, n, _num_outputs(model)).to(x.device)
     moved = torch.cat([shift(x.detach(), dx, fill) for dx in shifts])              # (S N, ...)
     both = torch.cat([x.detach(), moved])
     tt = t.repeat(s + 1)

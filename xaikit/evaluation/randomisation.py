@@ -30,7 +30,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from ..explain import _num_outputs, as_target, check_input, explain
+from ..explain import explain, num_outputs, prepare
 from .similarity import SIMILARITIES, similarity
 
 __all__ = ["ORDERS", "random_logit", "randomisation_test", "randomised_models"]
@@ -112,8 +112,7 @@ def randomisation_test(model: nn.Module, x: torch.Tensor,
     """
     import pandas as pd
 
-    check_input(model, x)
-    t = as_target(target, x.shape[0], _num_outputs(model)).to(x.device)
+    t = prepare(model, x, target)
     original = explain(model, x, t, method, **options)
     rows = []
     for step, (name, net) in enumerate(randomised_models(model, order, layer_seed), start=1):
@@ -157,11 +156,10 @@ def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] 
     ----------
     Sixt, Granz, Landgraf (2020), ICML. Introduced in notebook ``09_evaluating_explanations``.
     """
-    check_input(model, x)
-    classes = _num_outputs(model)
-    if classes is None or classes < 2:
+    t = prepare(model, x, target)
+    classes = num_outputs(model, x)
+    if classes < 2:
         raise ValueError("random_logit needs a model with at least 2 outputs")
-    t = as_target(target, x.shape[0], classes).to(x.device)
     generator = torch.Generator().manual_seed(class_seed)
     offset = torch.randint(1, classes, (x.shape[0],), generator=generator).to(x.device)
     other = (t + offset) % classes

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..explain import _num_outputs, as_target, check_input
+from ..explain import prepare
 from .table import METRICS, Settings, explain_or_control
 
 __all__ = ["Selection", "select"]
@@ -102,8 +102,7 @@ def select(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torc
     metric = METRICS[score]
     if metric.needs_masks and masks is None:
         raise ValueError(f"score {score!r} needs masks=(N, H, W) object masks")
-    check_input(model, x)
-    t = as_target(target, x.shape[0], _num_outputs(model)).to(x.device)
+    t = prepare(model, x, target)
     fixed, settings = dict(options or {}), Settings(steps, patch, fill, (-1, 1), seed)
     clash = sorted(set(fixed) & set(grid))
     if clash:
@@ -117,6 +116,9 @@ def select(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torc
         rows.append({**setting, "mean": float(s.nanmean()),
                      "std": float(s[~s.isnan()].std()) if (~s.isnan()).sum() > 1 else 0.0})
     table = pd.DataFrame(rows)
+    if table["mean"].isna().all():
+        raise ValueError(f"every setting of the grid scores NaN on {score!r} (e.g. all-zero "
+                         "maps, or masks that are empty), so none can be selected")
     pick = table["mean"].idxmax() if metric.higher_is_better else table["mean"].idxmin()
     best = {k: table.loc[pick, k] for k in grid}
     best = {k: v.item() if hasattr(v, "item") else v for k, v in best.items()}

@@ -29,9 +29,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..explain import _num_outputs, as_target, check_input
+from .._checks import check_int
+from ..explain import prepare
 from ..perturbation import _score, fill_values
-from ._inputs import as_heatmap, check_int, tie_broken_order
+from ._inputs import as_heatmap, tie_broken_order
 
 __all__ = ["ORDERS", "PROGRESS_MIN_FORWARDS", "aopc", "patch_ranks", "pixel_flipping"]
 
@@ -136,9 +137,8 @@ def pixel_flipping(model: nn.Module, x: torch.Tensor, attr: torch.Tensor,
     """
     from tqdm.auto import tqdm
 
-    check_input(model, x)
+    t = prepare(model, x, target)
     n, _, h, w = x.shape
-    t = as_target(target, n, _num_outputs(model)).to(x.device)
     heat = as_heatmap(attr, x)
     patch = max(1, min(h, w) // 16) if patch is None else patch
     check_int("patch", patch, 1, min(h, w))

@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..explain import _num_outputs, as_target, check_input, explain
+from ..explain import explain, num_outputs, prepare
 from .continuity import continuity, shift
 from .localisation import pointing_game, relevance_mass, relevance_rank
 from .properties import conservation, positivity
@@ -105,7 +105,7 @@ def _randomised(model, x, t, attr, masks, method, options, s):
 
 def _random_logit(model, x, t, attr, masks, method, options, s):
     if method in CONTROLS:
-        classes = _num_outputs(model)
+        classes = num_outputs(model, x)
         other = (t + torch.randint(1, classes, t.shape, generator=torch.Generator()
                                    .manual_seed(s.seed)).to(t.device)) % classes
         return spearman(attr, control_heatmap(model, x, other, method, s.seed))
@@ -205,8 +205,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
     import pandas as pd
     from tqdm.auto import tqdm
 
-    check_input(model, x)
-    t = as_target(target, x.shape[0], _num_outputs(model)).to(x.device)
+    t = prepare(model, x, target)
     chosen = list(metrics) if metrics is not None else [
         m for m, spec in METRICS.items() if masks is not None or not spec.needs_masks]
     unknown = [m for m in chosen if m not in METRICS]

@@ -138,7 +138,7 @@ def lrp_selection_maps(model: nn.Module, settings: dict[str, dict] | None = None
     if x is not None and (target is None or images is None):
         raise ValueError("pass x, target and images together (or none of them)")
     if settings is None or x is None:
-        ex = example_batch(model, n=4 if model_spec(model).name == "vgg16-shapes" else 2)
+        ex = example_batch(model, n=4 if model_spec(model).dataset == "shapes" else 2)
         half = len(ex.x) // 2
     if settings is None:
         sel = select(model, ex.x[:half], ex.labels[:half], "lrp", SELECTION_GRID,
