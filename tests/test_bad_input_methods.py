@@ -272,3 +272,16 @@ def test_select_with_every_setting_nan_says_so():
     with pytest.raises(ValueError, match="every setting of the grid scores NaN"):
         ev.select(zero, inputs(2), [0, 1], "lrp", {"epsilon": [0.5, 1.0]},
                   options={"rule": "epsilon"}, score="positivity")
+
+
+def test_float_seeds_of_data_and_metrics_are_type_errors():
+    net, x = conv_net(), inputs(2)
+    for call, name in ((lambda: xk.data.make_shapes(2, seed=1.5), "seed"),
+                       (lambda: ev.randomisation_test(net, x, 0, "gradient", layer_seed=0.5),
+                        "layer_seed"),
+                       (lambda: ev.random_logit(net, x, 0, "gradient", class_seed=1.0),
+                        "class_seed"),
+                       (lambda: ev.select(net, x, 0, "lrp", {"epsilon": [0.1]}, seed=0.5),
+                        "seed")):
+        with pytest.raises(TypeError, match=f"^{name} must be an int"):
+            call()

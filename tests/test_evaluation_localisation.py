@@ -53,6 +53,18 @@ def test_pointing_game_hand_cases():
                                torch.tensor([0.25]))
 
 
+def test_pointing_game_treats_float_noise_as_a_tie():
+    # two maxima that differ by rounding error only (as bilinearly upsampled Grad-CAM maps on
+    # other CPU kernels): a tie, so the score does not depend on which one the machine rounds up
+    mask = torch.tensor([[[True, False], [False, False]]])
+    for dtype in (torch.float32, torch.float64):
+        eps = torch.finfo(dtype).eps
+        near = torch.tensor([[[1.0, 1.0 + 8 * eps], [0.5, 0.0]]], dtype=dtype)
+        far = torch.tensor([[[1.0, 1.0 + 1000 * eps], [0.5, 0.0]]], dtype=dtype)
+        assert ev.pointing_game(near, mask).item() == 0.5
+        assert ev.pointing_game(far, mask).item() == 0.0
+
+
 def test_random_map_scores_about_the_mask_share():
     masks = box_masks(n=64, side=12)
     gen = torch.Generator().manual_seed(0)

@@ -23,6 +23,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from ._checks import check_seed
+
 __all__ = [
     "SHAPES_CLASSES",
     "SHAPES_SIZE",
@@ -276,6 +278,7 @@ def make_shapes(
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
     if not isinstance(size, (int, np.integer)) or size < 16:
         raise ValueError(f"size must be an integer of at least 16 pixels, got {size!r}")
+    check_seed(seed)
     allowed = list(range(len(SHAPES_CLASSES))) if classes is None else [
         _class_index(c) for c in classes]
     if not allowed:

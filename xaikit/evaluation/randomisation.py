@@ -30,6 +30,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
+from .._checks import check_seed
 from ..explain import explain, num_outputs, prepare
 from .similarity import SIMILARITIES, similarity
 
@@ -61,6 +62,7 @@ def randomised_models(model: nn.Module, order: str = "cascading",
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    check_seed(seed)
     layers = [name for name, m in model.named_modules()
               if name and hasattr(m, "reset_parameters")][::-1]
     if not layers:
@@ -113,6 +115,7 @@ def randomisation_test(model: nn.Module, x: torch.Tensor,
     import pandas as pd
 
     t = prepare(model, x, target)
+    check_seed(layer_seed, "layer_seed")
     original = explain(model, x, t, method, **options)
     rows = []
     for step, (name, net) in enumerate(randomised_models(model, order, layer_seed), start=1):
@@ -157,6 +160,7 @@ def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] 
     Sixt, Granz, Landgraf (2020), ICML. Introduced in notebook ``09_evaluating_explanations``.
     """
     t = prepare(model, x, target)
+    check_seed(class_seed, "class_seed")
     classes = num_outputs(model, x)
     if classes < 2:
         raise ValueError("random_logit needs a model with at least 2 outputs")

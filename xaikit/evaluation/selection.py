@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
+from .._checks import check_seed
 from ..explain import prepare
 from .table import METRICS, Settings, explain_or_control
 
@@ -103,6 +104,7 @@ def select(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torc
     if metric.needs_masks and masks is None:
         raise ValueError(f"score {score!r} needs masks=(N, H, W) object masks")
     t = prepare(model, x, target)
+    check_seed(seed)
     fixed, settings = dict(options or {}), Settings(steps, patch, fill, (-1, 1), seed)
     clash = sorted(set(fixed) & set(grid))
     if clash:
