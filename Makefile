@@ -7,6 +7,9 @@ STAMP := $(VENV)/.xaikit-installed
 #   make lab XAIKIT_MODEL=vgg16
 XAIKIT_MODEL ?= vgg16-shapes
 export XAIKIT_MODEL
+# The committed outputs are CPU outputs: tests and nbval compare on the CPU even where a GPU
+# is present (`make lab` uses the GPU when there is one; XAIKIT_DEVICE=cpu there to compare).
+TEST_ENV := XAIKIT_OFFLINE=1 XAIKIT_DEVICE=cpu
 
 .PHONY: setup lab test unit notebooks notebooks-other-machine execute test-imagenet-path train figures clean
 
@@ -18,8 +21,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# As root (containers) it adds --allow-root; without a display it opens no browser and
+# JupyterLab prints the address with its token. `make lab LAB_OPTIONS=--port=9999` passes options on.
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(PY) -m xaikit lab notebooks $(LAB_OPTIONS)
 
 NBVAL := --nbval --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=300
 # What another machine computes: torch's default (non-vectorised) CPU kernels, oneDNN limited to
@@ -28,23 +33,23 @@ OTHER_MACHINE := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THR
 
 # Unit tests and strict nbval twice: natively, then as on another machine.
 test: setup
-	XAIKIT_OFFLINE=1 $(PY) -m pytest tests notebooks $(NBVAL)
+	$(TEST_ENV) $(PY) -m pytest tests notebooks $(NBVAL)
 	@echo "== again with other CPU kernels and one thread: $(OTHER_MACHINE)"
-	XAIKIT_OFFLINE=1 $(OTHER_MACHINE) $(PY) -m pytest tests notebooks $(NBVAL) -p no:cacheprovider
+	$(TEST_ENV) $(OTHER_MACHINE) $(PY) -m pytest tests notebooks $(NBVAL) -p no:cacheprovider
 
 unit: setup
-	XAIKIT_OFFLINE=1 $(PY) -m pytest tests
+	$(TEST_ENV) $(PY) -m pytest tests
 
 notebooks: setup
-	XAIKIT_OFFLINE=1 $(PY) -m pytest notebooks $(NBVAL)
+	$(TEST_ENV) $(PY) -m pytest notebooks $(NBVAL)
 
 notebooks-other-machine: setup
-	XAIKIT_OFFLINE=1 $(OTHER_MACHINE) $(PY) -m pytest notebooks $(NBVAL) -p no:cacheprovider
+	$(TEST_ENV) $(OTHER_MACHINE) $(PY) -m pytest notebooks $(NBVAL) -p no:cacheprovider
 
 # Re-execute every notebook in place on the offline model (then commit the outputs).
 execute: setup
 	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
-	    XAIKIT_OFFLINE=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    $(TEST_ENV) $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	        --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; done
 	$(PY) -m xaikit strip-widgets notebooks/[0-9][0-9]_*.ipynb
 

@@ -7,6 +7,8 @@ registered figures; ``strip-widgets`` removes live-widget outputs and widget sta
 executed notebooks (the committed outputs keep the static figure of each explorer,
 :mod:`xaikit.explorers`). Bad input (an unusable output folder, a file that is not an nbformat
 4 notebook) gives a one-line ``xaikit COMMAND: error: ...`` on stderr and exit status 2.
+``lab`` opens JupyterLab on the notebooks (:mod:`xaikit.lab`: ``--allow-root`` as root, no
+browser without a display; other options go to JupyterLab).
 """
 from __future__ import annotations
 
@@ -122,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
                            description="Remove widget views and state from nbformat 4 notebooks; "
                            "every file is checked before any is rewritten.")
     strip.add_argument("notebooks", nargs="+")
+    lab = sub.add_parser("lab", help="open JupyterLab on the workbook (as root too; without a "
+                         "display it prints the address with its token)")
+    lab.add_argument("folder", nargs="?", default="notebooks")
+    lab.add_argument("--port", type=int, help="port (default: JupyterLab's)")
+    lab.add_argument("--no-browser", action="store_true",
+                     help="open no browser (the default where there is no display)")
     return parser
 
 
@@ -154,9 +162,15 @@ def _strip_command(paths: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m xaikit`` and the ``xaikit`` console script."""
-    args = _parser().parse_args(argv)
+    args, extra = _parser().parse_known_args(argv)
+    if extra and args.command != "lab":
+        _parser().parse_args(argv)  # the usual argparse error for unknown arguments
     if args.command == "strip-widgets":
         return _strip_command(args.notebooks)
+    if args.command == "lab":
+        from .lab import main as lab
+
+        return lab(args.folder, args.port, False if args.no_browser else None, extra)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -45,7 +45,7 @@ from torch import nn
 from .data import (SHAPES_CLASSES, SHAPES_SIZE, TEST_SEED, TRAIN_SEED, ShapesBatch, make_shapes,
                    watermark_box)
 from .models import (SHAPES_SPEC, ModelSpec, WeightsIntegrityError, _load_shapes, data_dir,
-                     sha256, shapes_architecture)
+                     resolve_device, sha256, shapes_architecture)
 from .train import accuracy, normalize
 
 __all__ = [
@@ -90,7 +90,7 @@ REVISED_SPEC = dataclasses.replace(WATERMARK_SPEC, name="vgg16-shapes-revised")
 
 def load_watermark_model(path: str | Path | None = None, *, revised: bool = False,
                          expected_sha256: str | None = None,
-                         device: str | torch.device = "cpu") -> nn.Module:
+                         device: str | torch.device | None = None) -> nn.Module:
     """Load Clever Hans weights (``vgg16-shapes`` layout), SHA-256 checked, in eval mode.
 
     Parameters
@@ -104,8 +104,9 @@ def load_watermark_model(path: str | Path | None = None, *, revised: bool = Fals
     expected_sha256 : str, optional
         The file's SHA-256 (``python -m xaikit.cleverhans`` writes it into its report); default
         the hash of the shipped weights (:data:`WATERMARK_SHA256`, :data:`REVISED_SHA256`).
-    device : str or torch.device
-        Where to put the model.
+    device : str or torch.device, optional
+        Where to put the model; default as :func:`xaikit.load_model` (``$XAIKIT_DEVICE``, else
+        CUDA when available, else the CPU; :func:`xaikit.models.resolve_device`).
 
     Returns
     -------
@@ -119,6 +120,7 @@ def load_watermark_model(path: str | Path | None = None, *, revised: bool = Fals
         No hash is known, the file is missing, or its SHA-256 does not match.
     """
     spec = REVISED_SPEC if revised else WATERMARK_SPEC
+    target_device = resolve_device(device)
     expected = expected_sha256 or (REVISED_SHA256 if revised else WATERMARK_SHA256)
     command = TRAIN_COMMAND + (" --revised" if revised else "")
     if expected is None:
@@ -133,7 +135,7 @@ def load_watermark_model(path: str | Path | None = None, *, revised: bool = Fals
         raise WeightsIntegrityError(f"{error} (Clever Hans weights of notebook 10; they are "
                                     f"made by {command})") from None
     model.xaikit_spec = spec
-    return model.eval().requires_grad_(False).to(device)
+    return model.eval().requires_grad_(False).to(target_device)
 
 
 def box_share(attr: torch.Tensor, box: tuple[slice, slice] | None = None) -> torch.Tensor:

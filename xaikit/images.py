@@ -233,7 +233,8 @@ def preprocess(image, model: nn.Module) -> torch.Tensor:
     Returns
     -------
     torch.Tensor
-        ``(N, 3, input_size, input_size)`` float32 on the model's device.
+        ``(N, 3, input_size, input_size)`` on the model's device, in its dtype (float32 for the
+        loaded models).
 
     Raises
     ------
@@ -249,8 +250,8 @@ def preprocess(image, model: nn.Module) -> torch.Tensor:
         x = TF.resize(x, spec.resize_size, antialias=True)
         x = TF.center_crop(x, [spec.input_size, spec.input_size]).clamp(0, 1)
     x = TF.normalize(x, spec.mean, spec.std)
-    device = next(model.parameters()).device
-    return x.to(device).contiguous()
+    weight = next(model.parameters())
+    return x.to(device=weight.device, dtype=weight.dtype).contiguous()
 
 
 def denormalize(x: torch.Tensor, model: nn.Module) -> torch.Tensor:

@@ -32,6 +32,7 @@ __all__ = [
     "data_dir",
     "load_model",
     "model_spec",
+    "resolve_device",
     "layer_table",
     "shapes_architecture",
 ]
@@ -278,7 +279,38 @@ def _untrained_vgg16(seed: int = 0) -> nn.Module:
         return vgg16(weights=None)
 
 
-def load_model(name: str | None = None, *, device: str | torch.device = "cpu",
+DEVICE_ENV = "XAIKIT_DEVICE"
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """Where :func:`load_model` puts a model.
+
+    ``None``: ``$XAIKIT_DEVICE`` if set, else CUDA when ``torch.cuda.is_available()``, else
+    the CPU. A name torch does not know, or CUDA on a machine without it, is a ValueError that
+    says where the name came from.
+    """
+    source = "device"
+    if device is None and os.environ.get(DEVICE_ENV):
+        device, source = os.environ[DEVICE_ENV], f"the environment variable {DEVICE_ENV}"
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', or a torch.device, "
+                        f"got {device!r}")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {device!r} in {source}; use 'cpu', 'cuda' or "
+                         "'cuda:N'") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{source} asks for {device!r}, but CUDA is not available here "
+                         "(torch.cuda.is_available() is False); use 'cpu'")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"{source} asks for {device!r}; xaikit runs on 'cpu' or 'cuda'")
+    return resolved
+
+
+def load_model(name: str | None = None, *, device: str | torch.device | None = None,
                verbose: bool = True) -> nn.Module:
     """Load a VGG-16 in eval mode with frozen parameters.
 
@@ -292,8 +324,10 @@ def load_model(name: str | None = None, *, device: str | torch.device = "cpu",
         torchvision's architecture with seeded random weights, to test the ImageNet path
         offline. Default: ``$XAIKIT_MODEL``, or ``"auto"`` (an unknown name there is a
         ValueError that names the variable).
-    device : str or torch.device
-        Where to put the model.
+    device : str or torch.device, optional
+        Where to put the model (:func:`resolve_device`): default ``$XAIKIT_DEVICE``, else
+        CUDA when a GPU is available, else the CPU. :func:`xaikit.preprocess` and
+        :func:`xaikit.example_batch` put inputs on the model's device.
     verbose : bool
         With ``"auto"``, say which model was picked and why (on stderr).
 
@@ -314,6 +348,7 @@ def load_model(name: str | None = None, *, device: str | torch.device = "cpu",
                 f"was called without a name, so it read ${MODEL_ENV}); set {MODEL_ENV} to one "
                 f"of {', '.join(MODEL_NAMES)}, unset it (default 'auto') or pass a name")
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    target_device = resolve_device(device)  # before any loading: a bad name fails at once
     if name == "auto":
         try:
             model, spec = _load_vgg16(), _imagenet_spec("vgg16")
@@ -330,5 +365,5 @@ def load_model(name: str | None = None, *, device: str | torch.device = "cpu",
     else:
         model, spec = _load_shapes(), SHAPES_SPEC
     model.xaikit_spec = spec
-    return model.eval().requires_grad_(False).to(device)
+    return model.eval().requires_grad_(False).to(target_device)
 
