@@ -9,7 +9,7 @@ A network is a list of layers on plain Python floats:
 Every neuron keeps its difference from the reference split into a positive and a negative part
 (``dpos``, ``dneg``); multipliers ``m = C / dx`` are propagated backwards with the chain rule.
 Nothing here is vectorised, so each rule can be read next to the paper's equations. Used by
-``test_deeplift.py`` to check :mod:`xaikit.deeplift` and :mod:`xaikit.deeplift_reveal_cancel`.
+``test_deeplift.py`` to check :mod:`xaikit.methods.deeplift` and :mod:`xaikit.methods.deeplift_scratch`.
 """
 from __future__ import annotations
 

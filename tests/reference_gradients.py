@@ -22,6 +22,8 @@ DESIGN_METHODS = (
     "meaningful_perturbation",
 )
 """The 13 method names of design.md's Public API."""
+DESIGN_CONTROLS = ("center", "random", "uniform")
+"""The control methods of design.md's Public API (2026-12)."""
 
 
 @pytest.fixture(autouse=True, scope="module")

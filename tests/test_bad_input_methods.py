@@ -13,7 +13,7 @@ from torch import nn
 
 import xaikit as xk
 import xaikit.evaluation as ev
-from xaikit.explain import method_info
+from xaikit.methods import method_info
 
 from reference_gradients import conv_net, inputs
 

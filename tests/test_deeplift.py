@@ -1,4 +1,4 @@
-"""DeepLIFT (xaikit.deeplift, xaikit.deeplift_reveal_cancel): seed-claims D3-D7, summation-to-delta,
+"""DeepLIFT (xaikit.methods.deeplift, xaikit.methods.deeplift_scratch): seed-claims D3-D7, summation-to-delta,
 the captum #1104 repair, and agreement with the slow per-neuron reference."""
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from torch import nn
 
 import xaikit as xk
 from reference_deeplift import min_net_by_hand, reference_deeplift, to_torch
-from xaikit.deeplift import deeplift, deeplift_softmax_adjust, explaining_copy, resolve_baseline
-from xaikit.deeplift_reveal_cancel import deeplift_by_hand, linear_split
+from xaikit.methods.deeplift import deeplift, deeplift_softmax_adjust, explaining_copy
+from xaikit.references import resolve_baseline
+from xaikit.methods.deeplift_scratch import deeplift_by_hand, linear_split
 from xaikit.models import SHAPES_SPEC, shapes_architecture
 
 RULES = ("rescale", "reveal_cancel")

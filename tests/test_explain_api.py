@@ -8,9 +8,10 @@ import torch
 from torch import nn
 
 import xaikit as xk
-from xaikit.explain import method_info, reused_modules
+from xaikit._checks import reused_modules
+from xaikit.methods import method_info
 
-from reference_gradients import DESIGN_METHODS, conv_net, inputs, single_thread  # noqa: F401
+from reference_gradients import DESIGN_CONTROLS, DESIGN_METHODS, conv_net, inputs, single_thread  # noqa: F401
 
 MINE = ("occlusion", "gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",
         "deconvnet", "guided_backprop", "gradcam", "guided_gradcam", "lime",
@@ -25,14 +26,16 @@ PROPAGATION = [name for name in xk.list_methods() if method_info(name).propagati
 def test_list_methods_holds_only_design_names_and_all_of_mine():
     names = xk.list_methods()
     assert names == sorted(names) and len(set(names)) == len(names)
-    assert set(names) <= set(DESIGN_METHODS)
+    assert set(names) <= set(DESIGN_METHODS) | set(DESIGN_CONTROLS)
     assert set(MINE) <= set(names)
     assert {"deconvnet", "guided_backprop", "guided_gradcam"} <= set(PROPAGATION)
 
 
-def test_list_methods_is_exactly_the_13_of_the_design():
+def test_list_methods_is_exactly_the_13_of_the_design_and_the_controls():
     # fails until every method module (lrp, deeplift included) has registered its method
-    assert xk.list_methods() == sorted(DESIGN_METHODS)
+    assert xk.list_methods(controls=False) == sorted(DESIGN_METHODS)
+    assert xk.list_methods() == sorted(DESIGN_METHODS + DESIGN_CONTROLS)
+    assert [m for m in xk.list_methods() if method_info(m).control] == list(DESIGN_CONTROLS)
 
 
 # ----------------------------------------------------------------------------- properties
@@ -225,7 +228,7 @@ def test_no_hooks_left_behind_on_error(method):
 @pytest.mark.parametrize("method", xk.list_methods())
 def test_every_method_runs_on_the_shipped_vgg16_shapes(method, shapes_model):
     from xaikit.data import make_shapes
-    from xaikit.gradcam import default_layer
+    from xaikit.methods.gradcam import default_layer
 
     spec = shapes_model.xaikit_spec
     x = (make_shapes(1).images - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(

@@ -73,7 +73,7 @@ def test_lrp_explorer_rules_reach_explain(model):
     after = explorer.attribution()
     assert not torch.allclose(before, after)
     rules = {name: ("gamma" if rule == "gamma" else "0")
-             for name, rule in xk.lrp_composites.vgg16_composite(model).items()}
+             for name, rule in xk.methods.lrp_composites.vgg16_composite(model).items()}
     assert torch.allclose(after, xk.explain(model, x, t, "lrp", composite=rules, gamma=1.0),
                           rtol=1e-5, atol=1e-6)
 

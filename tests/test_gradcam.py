@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import xaikit as xk
-from xaikit.gradcam import default_layer, gradcam_map
+from xaikit.methods.gradcam import default_layer, gradcam_map
 from xaikit.models import shapes_architecture
 
 from reference_gradients import (conv_net, gradcam_formula, inputs, modified_backward,

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import xaikit as xk
-from xaikit.deeplift import resolve_baseline
+from xaikit.references import resolve_baseline
 from xaikit.models import SHAPES_SPEC, shapes_architecture
 
 from reference_gradients import (conv_net, finite_difference_gradient, inputs,

@@ -1,4 +1,4 @@
-"""LRP (xaikit.lrp, xaikit.lrp_scratch) against the matrix-form reference and zennit.
+"""LRP (xaikit.methods.lrp, xaikit.methods.lrp_scratch) against the matrix-form reference and zennit.
 
 All comparisons run in float64 on tiny networks. Tolerance: the maximal relative difference
 ``max|attr - ref| / max|ref|`` is below ``TOL = 1e-10`` wherever two implementations compute
@@ -18,9 +18,9 @@ from zennit.attribution import Gradient
 from zennit.composites import NameMapComposite
 
 from reference_lrp import STAB, reference_lrp
-from xaikit.lrp import lrp
-from xaikit.lrp_composites import vgg16_composite
-from xaikit.lrp_scratch import layers_of, lrp_scratch, vgg16_rules
+from xaikit.methods.lrp import lrp
+from xaikit.methods.lrp_composites import vgg16_composite
+from xaikit.methods.lrp_scratch import layers_of, lrp_scratch, vgg16_rules
 from xaikit.models import SHAPES_SPEC, shapes_architecture
 
 TOL = 1e-10

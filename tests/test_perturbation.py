@@ -8,7 +8,8 @@ from torch import nn
 
 import xaikit as xk
 from xaikit.models import SHAPES_SPEC
-from xaikit.perturbation import fill_values, gaussian_blur, superpixels
+from xaikit.methods.perturbation import superpixels
+from xaikit.references import fill_values, gaussian_blur
 
 from reference_gradients import (conv_net, inputs, lime_least_squares, logit,  # noqa: F401
                                  occlusion_loop, single_thread)

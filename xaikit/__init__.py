@@ -9,7 +9,7 @@ The flat public namespace below is everything the notebooks use::
     attr = xk.explain(model, x, target, "lrp", composite="vgg16")
     fig, ax = xk.plot_heatmap(attr, image=image)
 """
-from . import data, evaluation, figures
+from . import data, evaluation, figures, methods, references
 from .examples import Examples, example_batch
 from .explain import explain, list_methods
 from .images import IMAGE_NAMES, denormalize, load_image, preprocess
@@ -38,8 +38,10 @@ __all__ = [
     "list_methods",
     "load_image",
     "load_model",
+    "methods",
     "model_spec",
     "plot_heatmap",
     "preprocess",
+    "references",
     "setup",
 ]

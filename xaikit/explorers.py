@@ -16,8 +16,8 @@ Explorers: :func:`occlusion_explorer` (notebook ``01_perturbation``), :func:`ig_
 
 References
 ----------
-The methods' papers are cited in :mod:`xaikit.perturbation`, :mod:`xaikit.gradients`,
-:mod:`xaikit.lrp` and :mod:`xaikit.gradcam`; ipywidgets' ``observe`` API drives the redraws.
+The methods' papers are cited in :mod:`xaikit.methods.perturbation`, :mod:`xaikit.methods.gradients`,
+:mod:`xaikit.methods.lrp` and :mod:`xaikit.methods.gradcam`; ipywidgets' ``observe`` API drives the redraws.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from torch import nn
 
 from .examples import example_batch
 from .explain import explain
-from .lrp_composites import vgg16_composite
+from .methods.lrp_composites import vgg16_composite
 from .models import model_spec
 from .plotting import plot_heatmap
 
@@ -241,7 +241,7 @@ def _lrp_groups(model: nn.Module) -> dict[str, list[str]]:
 def lrp_explorer(model: nn.Module, **kwargs) -> Explorer:
     """LRP (notebook ``07_lrp_rules_vgg16``): a rule per layer group, gamma and epsilon.
 
-    The defaults are the VGG-16 composite (:func:`xaikit.lrp_composites.vgg16_composite`).
+    The defaults are the VGG-16 composite (:func:`xaikit.methods.lrp_composites.vgg16_composite`).
     References: Montavon et al. 2019, "Layer-wise relevance propagation: an overview"."""
     _checked(model)
     groups = _lrp_groups(model)

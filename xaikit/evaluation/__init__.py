@@ -21,11 +21,11 @@ from .randomisation import random_logit, randomisation_test, randomised_models
 from .selection import Selection, select
 from .selectivity import aopc, patch_ranks, pixel_flipping
 from .similarity import spearman, ssim
-from .table import CONTROLS, METRICS, control_heatmap, evaluate
+from .table import CONTROLS, METRICS, evaluate
 
 __all__ = [
     "CONTROLS", "METRICS", "Selection", "aopc", "conservation", "continuity",
-    "continuity_profile", "control_heatmap", "evaluate", "explained_logit", "import_quantus",
+    "continuity_profile", "evaluate", "explained_logit", "import_quantus",
     "lrp_layer_sums", "max_toy_model", "patch_ranks", "pixel_flipping", "pointing_game", "positivity",
     "random_logit", "randomisation_test", "randomised_models", "relevance_mass",
     "relevance_rank", "select", "shift", "spearman", "ssim",

@@ -32,9 +32,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._checks import check_int
-from ..explain import explain, prepare
-from ..perturbation import fill_values
+from .._checks import check_int, prepare
+from ..explain import explain
+from ..references import fill_values
 from ._inputs import as_heatmap
 
 __all__ = ["continuity", "continuity_profile", "max_toy_model", "shift"]
@@ -43,7 +43,7 @@ __all__ = ["continuity", "continuity_profile", "max_toy_model", "shift"]
 def shift(x: torch.Tensor, dx: int, fill: float | str = 0.0) -> torch.Tensor:
     """``x`` ``(N, C, H, W)`` translated by ``dx`` pixels to the right (left if negative).
 
-    The uncovered columns take ``fill`` (:func:`xaikit.perturbation.fill_values`); Quantus's
+    The uncovered columns take ``fill`` (:func:`xaikit.methods.perturbation.fill_values`); Quantus's
     ``batched_translation`` fills with its ``"black"`` baseline, the image minimum.
     """
     if isinstance(dx, bool) or not isinstance(dx, int) or abs(dx) >= x.shape[-1]:

@@ -24,7 +24,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..explain import explain, prepare
+from .._checks import prepare
+from ..explain import explain
 from ._inputs import as_heatmap
 
 __all__ = ["conservation", "explained_logit", "lrp_layer_sums", "positivity"]
@@ -111,7 +112,7 @@ def lrp_layer_sums(model: nn.Module, x: torch.Tensor,
     printed ratios do not depend on the machine.
 
     Runs ``xk.explain(model, x, target, "lrp", **lrp_options)`` unchanged, with forward
-    pre-hooks that put a gradient hook on each layer's input: in :mod:`xaikit.lrp` the quantity
+    pre-hooks that put a gradient hook on each layer's input: in :mod:`xaikit.methods.lrp` the quantity
     flowing backwards *is* the relevance, so the hook sees the relevance at that point.
 
     Parameters

@@ -30,8 +30,8 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from .._checks import check_seed
-from ..explain import explain, num_outputs, prepare
+from .._checks import check_seed, num_outputs, prepare
+from ..explain import explain
 from .similarity import SIMILARITIES, similarity
 
 __all__ = ["ORDERS", "random_logit", "randomisation_test", "randomised_models"]

@@ -22,9 +22,9 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from .._checks import check_seed
-from ..explain import prepare
-from .table import METRICS, Settings, explain_or_control
+from .._checks import check_seed, prepare
+from ..explain import explain
+from .table import METRICS, Settings, with_seed
 
 __all__ = ["Selection", "select"]
 
@@ -113,7 +113,8 @@ def select(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torc
     for values in itertools.product(*grid.values()):
         setting = dict(zip(grid, values))
         opts = {**fixed, **setting}
-        attr = explain_or_control(model, x, t, method, opts, seed)
+        opts = with_seed(method, opts, seed)
+        attr = explain(model, x, t, method, **opts)
         s = metric.fn(model, x, t, attr, masks, method, opts, settings).double()
         rows.append({**setting, "mean": float(s.nanmean()),
                      "std": float(s[~s.isnan()].std()) if (~s.isnan()).sum() > 1 else 0.0})

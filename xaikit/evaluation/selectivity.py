@@ -29,9 +29,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._checks import check_int
-from ..explain import prepare
-from ..perturbation import _score, fill_values
+from .._checks import check_int, prepare
+from ..references import fill_values, score_function
 from ._inputs import as_heatmap, tie_broken_order
 
 __all__ = ["ORDERS", "PROGRESS_MIN_FORWARDS", "aopc", "patch_ranks", "pixel_flipping"]
@@ -94,7 +93,7 @@ def pixel_flipping(model: nn.Module, x: torch.Tensor, attr: torch.Tensor,
         Side of the square patches in pixels; default ``max(1, min(H, W) // 16)`` (4 at 64,
         14 at 224); 1 is pixel-flipping proper.
     fill : float or {"zero", "mean", "blur", "noise"}
-        Value of a removed pixel (:func:`xaikit.perturbation.fill_values`; a number is a
+        Value of a removed pixel (:func:`xaikit.methods.perturbation.fill_values`; a number is a
         constant in normalised units, 0 = the data set's mean colour). Default 0.
     order : {"most_relevant", "least_relevant", "random"}
         Removal order (MoRF, LeRF, or a random permutation from ``seed`` as a control).
@@ -146,7 +145,7 @@ def pixel_flipping(model: nn.Module, x: torch.Tensor, attr: torch.Tensor,
     check_int("steps", steps, 1, count)
     check_int("seed", seed, 0)
     batch_size = max(n, 64) if batch_size is None else check_int("batch_size", batch_size)
-    score, x = _score(model, measure), x.detach()
+    score, x = score_function(model, measure), x.detach()
     rank = patch_ranks(heat, patch, order, seed)                                  # (N, H, W)
     base = fill_values(x, fill, seed)
     removed = torch.tensor([k * count // steps for k in range(steps + 1)], device=x.device)

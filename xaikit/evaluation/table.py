@@ -3,9 +3,10 @@
 :data:`METRICS` names every score of :mod:`xaikit.evaluation` with its direction; :func:`evaluate`
 explains each image once per method (batched), computes every metric and returns a pandas
 DataFrame with one row per (method, metric): mean, standard deviation, standard error and the
-number of images where the metric is defined. Two control "methods" are built in (claim G3):
-``"random"`` (a Gaussian noise map from ``seed``) and ``"uniform"`` (the logit spread evenly:
-conservative, continuous, implementation invariant - and uninformative).
+number of images where the metric is defined. The control methods (claim G3) are evaluated
+like any other: ``"random"`` (a Gaussian noise map from ``seed``), ``"uniform"`` (the logit spread
+evenly: conservative, continuous, implementation invariant - and uninformative) and
+``"center"`` (a Gaussian blob at the centre, the pointing-game baseline).
 
 References
 ----------
@@ -25,18 +26,20 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..explain import explain, num_outputs, prepare
-from .continuity import continuity, shift
+from .._checks import prepare
+from ..explain import explain
+from ..methods._registry import list_controls, method_info
+from .continuity import continuity
 from .localisation import pointing_game, relevance_mass, relevance_rank
 from .properties import conservation, positivity
 from .randomisation import random_logit, randomised_models
 from .selectivity import aopc, pixel_flipping
 from .similarity import spearman
 
-__all__ = ["CONTROLS", "METRICS", "Metric", "Settings", "control_heatmap", "evaluate",
-           "explain_or_control"]
+__all__ = ["CONTROLS", "METRICS", "Metric", "Settings", "evaluate", "with_seed"]
 
-CONTROLS = ("random", "uniform")
+CONTROLS: tuple[str, ...] = tuple(list_controls())
+"""The control methods (:mod:`xaikit.methods.controls`): ``center``, ``random``, ``uniform``."""
 
 
 @dataclass(frozen=True)
@@ -50,32 +53,14 @@ class Settings:
     seed: int = 0
 
 
-def control_heatmap(model: nn.Module, x: torch.Tensor, target: torch.Tensor, kind: str,
-                    seed: int = 0) -> torch.Tensor:
-    """A control explanation shaped like ``x``: ``"random"`` or ``"uniform"``.
-
-    ``"random"``: standard normal values from a private generator seeded with ``seed`` (the
-    same for every model). ``"uniform"``: ``f_c(x) / (C H W)`` everywhere, conservative by
-    construction (the blind spot of part 3 of the tutorial).
-    """
-    if kind not in CONTROLS:
-        raise ValueError(f"control must be one of {CONTROLS}, got {kind!r}")
-    if kind == "random":
-        generator = torch.Generator().manual_seed(seed)
-        return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-    with torch.no_grad():
-        logit = model(x.detach()).gather(1, target.view(-1, 1))[:, 0]
-    return (logit / x[0].numel()).view(-1, 1, 1, 1).expand_as(x).clone()
-
-
-def explain_or_control(model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str,
-                       options: Mapping, seed: int = 0) -> torch.Tensor:
-    """:func:`xaikit.explain`, or :func:`control_heatmap` for a name in :data:`CONTROLS`."""
-    if method in CONTROLS:
-        if options:
-            raise TypeError(f"control {method!r} takes no options, got {sorted(options)}")
-        return control_heatmap(model, x, target, method, seed)
-    return explain(model, x, target, method, **options)
+def with_seed(method: str, options: Mapping, seed: int) -> dict:
+    """``options`` with ``seed`` added for a control that draws at random (``"random"``), so
+    that :func:`evaluate`'s ``seed`` also fixes the control maps."""
+    info = method_info(method)
+    options = dict(options)
+    if info.control and "seed" in info.options:
+        options.setdefault("seed", seed)
+    return options
 
 
 @dataclass(frozen=True)
@@ -88,27 +73,16 @@ class Metric:
 
 
 def _continuity(model, x, t, attr, masks, method, options, s):
-    if method in CONTROLS:  # the same formula as continuity(), on the control maps
-        shifted = [x] + [shift(x, d, s.fill) for d in s.shifts]
-        heats = [control_heatmap(model, z, t, method, s.seed).sum(1) for z in shifted]
-        ratios = [(h - heats[0]).flatten(1).abs().sum(1) / (z - x).flatten(1).norm(dim=1)
-                  for h, z in zip(heats[1:], shifted[1:])]
-        return torch.stack(ratios, 1).max(1).values
     return continuity(model, x, t, method, shifts=s.shifts, fill=s.fill, attr=attr, **options)
 
 
 def _randomised(model, x, t, attr, masks, method, options, s):
     for _, net in randomised_models(model, "cascading", s.seed):
         pass  # the last copy has every layer re-initialised
-    return spearman(attr, explain_or_control(net, x, t, method, options, s.seed))
+    return spearman(attr, explain(net, x, t, method, **options))
 
 
 def _random_logit(model, x, t, attr, masks, method, options, s):
-    if method in CONTROLS:
-        classes = num_outputs(model, x)
-        other = (t + torch.randint(1, classes, t.shape, generator=torch.Generator()
-                                   .manual_seed(s.seed)).to(t.device)) % classes
-        return spearman(attr, control_heatmap(model, x, other, method, s.seed))
     return random_logit(model, x, t, method, class_seed=s.seed, similarity_name="spearman",
                         attr=attr, **options)
 
@@ -167,7 +141,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
     model, x, target
         Classifier, ``(N, C, H, W)`` input and explained class(es).
     methods : sequence of str or mapping
-        Method names of :func:`xaikit.explain` or :data:`CONTROLS`, or a mapping from a row
+        Method names of :func:`xaikit.explain` (controls included), or a mapping from a row
         label to a name or ``(name, options)``, e.g. ``{"LRP": ("lrp", {"composite": "vgg16"})}``.
     metrics : sequence of str, optional
         Names from :data:`METRICS`; default all (without the localisation ones when ``masks``
@@ -219,7 +193,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
     rows = []
     with tqdm(total=len(specs) * len(chosen), disable=not show, desc="evaluate") as bar:
         for label, (name, options) in specs.items():
-            attr = explain_or_control(model, x, t, name, options, seed)
+            options = with_seed(name, options, seed)
+            attr = explain(model, x, t, name, **options)
             for metric in chosen:
                 values = METRICS[metric].fn(model, x, t, attr, masks, name, options, settings)
                 rows += [{"method": label, "metric": metric, "image": i, "value": float(v)}

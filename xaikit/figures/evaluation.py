@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from ..evaluation import CONTROLS, pixel_flipping, randomisation_test, select
-from ..evaluation.table import explain_or_control
 from ..examples import example_batch
 from ..explain import explain
 from ..models import model_spec
@@ -104,7 +103,7 @@ def pixel_flipping_curves(model: nn.Module, curves: dict[str, torch.Tensor] | No
         ex = example_batch(model, n=4)
         patch = model_spec(model).input_size // 8
         curves = {label: pixel_flipping(model, ex.x,
-                                        explain_or_control(model, ex.x, ex.labels, name, opts),
+                                        explain(model, ex.x, ex.labels, name, **opts),
                                         ex.labels, steps=steps, patch=patch)
                   for label, (name, opts) in FLIPPING_METHODS.items()}
     fig, ax = plt.subplots(figsize=(5.5, 3.2))

@@ -18,7 +18,7 @@ from ..examples import example_batch
 from ..explain import explain
 from ..images import denormalize
 from ..models import model_spec
-from ..perturbation import gaussian_blur
+from ..references import gaussian_blur
 from ..plotting import plot_heatmap
 from .registry import register_figure
 

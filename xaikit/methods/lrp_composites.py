@@ -1,6 +1,6 @@
 """LRP composites: which rule each Linear/Conv2d layer of a model uses.
 
-A composite maps layer names (``"features.0"``) to rule names (:data:`xaikit.lrp_rules.RULES`),
+A composite maps layer names (``"features.0"``) to rule names (:data:`xaikit.methods.lrp_rules.RULES`),
 as zennit's ``NameMapComposite`` does. Named composites are registered in :data:`COMPOSITES`;
 ``xk.explain(..., "lrp", composite=...)`` also takes a mapping.
 

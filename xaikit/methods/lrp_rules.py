@@ -9,7 +9,7 @@ four steps of Montavon's tutorial written with explicit transposed operations::
     c = rho(layer).transpose(s)               # step 3 (the gradient, without autograd)
     R_in = a * c                              # step 4
 
-:mod:`xaikit.lrp` calls them from the backward pass of the model; :mod:`xaikit.lrp_scratch`
+:mod:`xaikit.methods.lrp` calls them from the backward pass of the model; :mod:`xaikit.methods.lrp_scratch`
 is the slow teaching version. The rules follow zennit 0.5.1 term by term (``zennit.rules``),
 which tests/test_lrp.py checks to float64 precision.
 

@@ -18,7 +18,7 @@ contributions miss ``f(x) - f(x0)`` by a few percent. We therefore run captum on
 model (sharing the caller's parameter storage, no weights copied) in which every nonlinearity is
 followed by a module returning ``x.clone()``; that restores summation-to-delta to rounding error.
 The caller's model is never modified. RevealCancel is written by hand in
-:mod:`xaikit.deeplift_reveal_cancel` (captum has none).
+:mod:`xaikit.methods.deeplift_scratch` (captum has none).
 
 With a zero reference and zero biases, every reference activation is 0, each ReLU multiplier
 ``relu(x)/x`` equals the gradient ``1{x > 0}``, and Rescale is exactly gradient x input
@@ -37,27 +37,19 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import warnings
-from typing import Union
 
 import torch
 from torch import nn
 
-from .deeplift_reveal_cancel import EPS, deeplift_by_hand
-from .explain import register
+from .deeplift_scratch import EPS, deeplift_by_hand
+from ..references import Baseline, resolve_baseline
+from ._registry import register
 
-__all__ = ["Baseline", "RULES", "captum_deeplift_copy", "deeplift", "deeplift_softmax_adjust",
-           "explaining_copy", "resolve_baseline"]
+__all__ = ["RULES", "captum_deeplift_copy", "deeplift", "deeplift_softmax_adjust",
+           "explaining_copy"]
 
 RULES = ("rescale", "reveal_cancel")
-BLUR_SIGMA = 0.05
-"""Standard deviation of the ``"blur"`` baseline's Gaussian, as a fraction of the shorter side."""
-
-Baseline = Union[None, str, float, torch.Tensor]
-"""What a ``baseline`` option accepts (see :func:`resolve_baseline`); shared with IG."""
-
-
 class _Clone(nn.Module):
     """Returns a copy of its input, so no two captum-hooked modules share a tensor."""
 
@@ -103,60 +95,6 @@ def captum_deeplift_copy(model: nn.Module) -> nn.Module:
     return net
 
 
-def _blur(x: torch.Tensor) -> torch.Tensor:
-    from torchvision.transforms.functional import gaussian_blur
-
-    if x.dim() != 4:
-        raise ValueError(f"baseline='blur' needs images (N, C, H, W), got shape {tuple(x.shape)}")
-    sigma = BLUR_SIGMA * min(x.shape[-2:])
-    size = 2 * math.ceil(3 * sigma) + 1
-    return gaussian_blur(x, [size, size], [sigma, sigma])
-
-
-def resolve_baseline(model: nn.Module, x: torch.Tensor, baseline: Baseline = None) -> torch.Tensor:
-    """The reference input ``x0`` shaped like ``x``.
-
-    Parameters
-    ----------
-    model : nn.Module
-        The explained model (``"black"`` reads ``model.xaikit_spec.low``).
-    x : torch.Tensor
-        ``(N, ...)`` input.
-    baseline : None, str, float or torch.Tensor
-        ``None``/``"zero"``: zeros; a float: that constant; a tensor broadcastable to ``x``;
-        ``"black"``: the normalised black pixel of the model's :class:`~xaikit.ModelSpec`;
-        ``"blur"``: ``x`` blurred by a Gaussian of std ``BLUR_SIGMA`` x the shorter side.
-
-    Returns
-    -------
-    torch.Tensor
-        ``x0``, same shape, dtype and device as ``x``.
-    """
-    if baseline is None or (isinstance(baseline, str) and baseline == "zero"):
-        return torch.zeros_like(x)
-    if isinstance(baseline, str):
-        if baseline == "blur":
-            return _blur(x.detach())
-        if baseline != "black":
-            raise ValueError(f"unknown baseline {baseline!r}; use None, 'zero', 'black', 'blur', "
-                             "a float or a tensor")
-        from .models import model_spec
-
-        baseline = model_spec(model).low
-    if isinstance(baseline, bool) or not isinstance(baseline, (int, float, torch.Tensor)):
-        raise TypeError(f"baseline must be None, a string, a float or a tensor, "
-                        f"got {type(baseline).__name__}")
-    x0 = torch.as_tensor(baseline).to(dtype=x.dtype, device=x.device)
-    try:
-        x0 = torch.broadcast_to(x0, x.shape).clone()
-    except RuntimeError:
-        raise ValueError(f"baseline of shape {tuple(x0.shape)} does not broadcast to x of shape "
-                         f"{tuple(x.shape)}") from None
-    if not torch.isfinite(x0).all():
-        raise ValueError("baseline contains NaN or infinite values")
-    return x0
-
-
 def _rescale_captum(model: nn.Module, x: torch.Tensor, x0: torch.Tensor,
                     target: torch.Tensor) -> torch.Tensor:
     from captum.attr import DeepLift
@@ -184,10 +122,10 @@ def deeplift(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, rule: s
         ``(N,)`` long tensor of explained classes (``xk.explain`` builds it).
     rule : {"rescale", "reveal_cancel"}
         ``"rescale"``: captum ``DeepLift`` on a clone-separated copy (see the module docstring);
-        ``"reveal_cancel"``: the hand-written walk of :mod:`xaikit.deeplift_reveal_cancel`
+        ``"reveal_cancel"``: the hand-written walk of :mod:`xaikit.methods.deeplift_scratch`
         (``nn.Sequential`` models and torchvision's VGG).
     baseline : None, str, float or torch.Tensor
-        Reference ``x0``; see :func:`resolve_baseline` (default zeros).
+        Reference ``x0``; see :func:`xaikit.references.resolve_baseline` (default zeros).
 
     Returns
     -------

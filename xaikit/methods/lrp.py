@@ -1,7 +1,7 @@
 """Layer-wise Relevance Propagation as ``xk.explain(model, x, target, "lrp", ...)``.
 
 LRP redistributes the explained logit layer by layer from the output to the pixels with a
-propagation rule per Linear/Conv2d layer (:mod:`xaikit.lrp_rules`). Here it runs inside one
+propagation rule per Linear/Conv2d layer (:mod:`xaikit.methods.lrp_rules`). Here it runs inside one
 forward and one backward pass: forward hooks replace each layer's output by an autograd node
 whose backward *is* the layer's LRP rule, so the quantity flowing backwards is the relevance
 itself and ``x.grad`` is the input relevance. ReLUs pass relevance unchanged, max-pooling gives
@@ -37,8 +37,8 @@ import torch.nn.functional as F
 import torch.nn.utils.fusion
 from torch import Tensor, nn
 
-from ._checks import check_bool, check_choice, check_real
-from .explain import register
+from .._checks import check_bool, check_choice, check_real
+from ._registry import register
 from .lrp_composites import COMPOSITES, resolve_rules, vgg16_composite
 from .lrp_rules import INPUT_ONLY_RULES, RULES, STABILIZER, RuleOptions, kernel, stabilize
 

@@ -22,78 +22,20 @@ Introduced in notebook 01_perturbation.
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .deeplift import BLUR_SIGMA
-from ._checks import check_bool, check_choice, check_int, check_real, check_seed
-from .explain import register
+from .._checks import check_bool, check_choice, check_int, check_real, check_seed
+from ..references import fill_values, gaussian_blur, score_function
+from ._registry import register
 
-__all__ = ["FILLS", "MEASURES", "fill_values", "gaussian_blur", "lime",
-           "meaningful_perturbation", "occlusion", "superpixels"]
+__all__ = ["lime", "meaningful_perturbation", "occlusion", "superpixels"]
 
-FILLS = ("zero", "mean", "blur", "noise")
-"""Named fill values; a number fills with that constant (in the model's normalised units)."""
-MEASURES = ("logit", "probability")
 PROGRESS_MIN_FORWARDS = 2048
 """Occlusion shows a tqdm bar only from this many perturbed images on (``progress=None``)."""
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
-    """``x`` ``(N, C, H, W)`` blurred by a Gaussian of std ``sigma`` pixels (torchvision).
-
-    Default ``sigma``: ``BLUR_SIGMA`` (0.05) x the shorter side, as the ``"blur"`` baseline of
-    IG and DeepLIFT (about 11 px at 224, Fong and Vedaldi's 10 px). The kernel is cut to fit
-    the image (reflect padding).
-    """
-    from torchvision.transforms.functional import gaussian_blur as blur
-
-    side = min(x.shape[-2:])
-    sigma = BLUR_SIGMA * side if sigma is None else float(sigma)
-    if not sigma > 0:
-        raise ValueError(f"blur sigma must be positive, got {sigma!r}")
-    size = min(2 * math.ceil(3 * sigma) + 1, 2 * ((side - 1) // 2) + 1)
-    return blur(x.detach(), [size, size], [sigma, sigma]) if size > 1 else x.detach().clone()
-
-
-def fill_values(x: torch.Tensor, fill: float | str, seed: int = 0) -> torch.Tensor:
-    """What a removed pixel is replaced by, shaped like ``x`` ``(N, C, H, W)``.
-
-    ``fill``: a number (a constant; 0 is the data set's mean colour for a normalised input),
-    ``"zero"``, ``"mean"`` (each image's per-channel mean), ``"blur"`` (:func:`gaussian_blur`)
-    or ``"noise"`` (Gaussian noise with each image's per-channel mean and std, drawn from a
-    private generator seeded with ``seed``).
-    """
-    x = x.detach()
-    if isinstance(fill, bool) or not isinstance(fill, (int, float, str)):
-        raise TypeError(f"fill must be a number or one of {FILLS}, got {fill!r}")
-    if not isinstance(fill, str):
-        if not math.isfinite(fill):
-            raise ValueError(f"fill must be finite, got {fill!r}")
-        return torch.full_like(x, float(fill))
-    if fill not in FILLS:
-        raise ValueError(f"unknown fill {fill!r}; use a number or one of {', '.join(FILLS)}")
-    if fill == "zero":
-        return torch.zeros_like(x)
-    if fill == "blur":
-        return gaussian_blur(x)
-    mean = x.mean(dim=(2, 3), keepdim=True)
-    if fill == "mean":
-        return mean.expand_as(x).clone()
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    return mean + x.std(dim=(2, 3), keepdim=True) * eps
-
-
-def _score(model: nn.Module, measure: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    check_choice("measure", measure, MEASURES)
-    if measure == "logit":
-        return model
-    return lambda inputs: torch.softmax(model(inputs), dim=1)
 
 
 def _window_masks(h: int, w: int, window: int, stride: int, dtype: torch.dtype,
@@ -134,7 +76,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
         Side of the square patch, default ``max(1, min(H, W) // 8)`` (8 at 64, 28 at 224),
         and the step between patches, at most ``window`` (default ``window``).
     fill : float or {"zero", "mean", "blur", "noise"}
-        What a patch is replaced by; see :func:`fill_values`. The result depends on it.
+        What a patch is replaced by; see :func:`xaikit.references.fill_values`. The result depends on it.
     measure : {"logit", "probability"}
         Score whose drop is measured (default the logit: relevance in logit units).
     seed, batch_size : int
@@ -163,7 +105,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     check_seed(seed)
     if progress is not None:
         check_bool("progress", progress)
-    score, x, chunk = _score(model, measure), x.detach(), max(1, batch_size // n)
+    score, x, chunk = score_function(model, measure), x.detach(), max(1, batch_size // n)
     base, index = fill_values(x, fill, seed), target.view(1, n, 1).to(x.device)
     patches = math.prod(math.ceil((side - window) / stride) + 1 for side in (h, w))
     show = n * patches >= PROGRESS_MIN_FORWARDS if progress is None else bool(progress)
@@ -190,7 +132,7 @@ def superpixels(model: nn.Module, x: torch.Tensor, segments: int = 50) -> torch.
     """
     from skimage.segmentation import slic
 
-    from .images import denormalize
+    from ..images import denormalize
 
     check_int("segments", segments)
     x = x.detach()
@@ -259,7 +201,7 @@ def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, segments: i
         L1 strength of the Lasso (scikit-learn's ``alpha``); 0 fits weighted least squares
         (``LinearRegression``), which recovers a model that is linear in the superpixels.
     fill, batch_size : float or str, int
-        Value of a switched-off superpixel (:func:`fill_values`; default 0, the mean colour);
+        Value of a switched-off superpixel (:func:`xaikit.references.fill_values`; default 0, the mean colour);
         perturbed images per forward pass.
 
     Returns
@@ -323,7 +265,7 @@ def meaningful_perturbation(model: nn.Module, x: torch.Tensor, target: torch.Ten
         Adam steps (each a forward and backward pass on the batch) and learning rate.
     mask_size, sigma, jitter : int, float, int, optional
         Side of the learned mask, default ``max(2, min(H, W) // 8)`` (28 at 224); blur std in
-        pixels, default :func:`gaussian_blur`'s; largest shift, default ``round(min(H, W) / 56)``.
+        pixels, default :func:`xaikit.references.gaussian_blur`'s; largest shift, default ``round(min(H, W) / 56)``.
     measure : {"logit", "probability"}
         The score ``s_t``.
     seed : int
@@ -352,7 +294,7 @@ def meaningful_perturbation(model: nn.Module, x: torch.Tensor, target: torch.Ten
     if sigma is not None:
         check_real("sigma", sigma, low=0, low_open=True)
     check_seed(seed)
-    score, x, index = _score(model, measure), x.detach(), target.view(-1, 1).to(x.device)
+    score, x, index = score_function(model, measure), x.detach(), target.view(-1, 1).to(x.device)
     blurred = gaussian_blur(x, sigma)
     with torch.no_grad():
         scale = score(x).gather(1, index).abs().clamp(min=1e-6)               # (N, 1)

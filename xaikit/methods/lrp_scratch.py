@@ -15,7 +15,7 @@ pool (``"average"``). The result keeps the relevance of every layer, so the cons
 ``sum R[0] = ... = sum R[L] = logit`` (up to what biases and epsilon absorb) can be printed.
 
 This is the slow teaching version (a deep copy of each layer, one autograd call per layer);
-:func:`xaikit.lrp.lrp` is the fast one, and tests/test_lrp.py checks that the two agree.
+:func:`xaikit.methods.lrp.lrp` is the fast one, and tests/test_lrp.py checks that the two agree.
 Gamma and alpha1beta0 are the textbook rules for ``a >= 0`` (ReLU outputs); on signed inputs
 (the pixel layer) use ``"zb"``/``"w2"``, as Deep Taylor prescribes.
 
@@ -212,7 +212,7 @@ def layers_of(model: nn.Module) -> list[nn.Module]:
 
 
 def vgg16_rules(layers: Sequence[nn.Module]) -> dict[int, str]:
-    """:func:`xaikit.lrp_composites.vgg16_composite` by layer index: the tutorial's table on VGG-16
+    """:func:`xaikit.methods.lrp_composites.vgg16_composite` by layer index: the tutorial's table on VGG-16
     (``0``: z^B, ``1..16``: gamma, ``17..30``: epsilon, the dense layers: LRP-0; they are at
     ``33, 36, 39`` in :func:`layers_of`'s list, which keeps ``avgpool`` and Flatten)."""
     return {int(name): rule for name, rule in vgg16_composite(nn.Sequential(*layers)).items()}
@@ -236,7 +236,7 @@ def lrp_scratch(layers: Sequence[nn.Module], x: Tensor, target: int | Sequence[i
     rules : str or mapping
         One rule name for every Linear/Conv2d, or ``{layer index: rule}`` (others: ``"0"``).
     epsilon, gamma, low, high, bias, maxpool
-        As in :func:`xaikit.lrp.lrp`.
+        As in :func:`xaikit.methods.lrp.lrp`.
 
     Returns
     -------

@@ -33,9 +33,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ._checks import check_int, check_real, check_seed
-from .deeplift import Baseline, resolve_baseline
-from .explain import method_info, register, run_method
+from .._checks import check_int, check_real, check_seed
+from ..references import Baseline, resolve_baseline
+from ._registry import method_info, register, run_method
 
 __all__ = ["deconvnet", "gradient", "gradient_x_input", "guided_backprop",
            "integrated_gradients", "smoothgrad"]
@@ -105,7 +105,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
         As for :func:`gradient`; ``x`` is ``(N, C, H, W)``.
     baseline : None, float, torch.Tensor, "black" or "blur"
         Reference ``x0``: ``None`` zeros, a constant, a tensor broadcastable to ``x``, the model
-        spec's black pixel or the Gaussian-blurred image (:func:`xaikit.deeplift.resolve_baseline`).
+        spec's black pixel or the Gaussian-blurred image (:func:`xaikit.references.resolve_baseline`).
     steps : int
         Quadrature points along the straight path. Completeness converges slowly on VGG-16
         (error 1.7e-2 at 32, 3.3e-3 at 128, 1.2e-4 at 512): check ``attr.sum()``.
