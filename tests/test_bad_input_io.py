@@ -178,7 +178,7 @@ def test_plot_heatmap_accepts_matching_images():
 def test_box_share_refuses_nan_like_the_metrics(bad):
     attr = torch.rand(2, 3, 64, 64)
     attr[1, 0, 0, 0] = bad
-    with pytest.raises(ValueError, match=r"attr contains NaN or infinite values.*\[1\]"):
+    with pytest.raises(ValueError, match=r"attr contains NaN or infinite values"):
         cleverhans.box_share(attr)
     with pytest.raises(ValueError, match="NaN or infinite"):
         xk.evaluation.relevance_mass(attr, torch.ones(2, 64, 64, dtype=torch.bool))

@@ -24,7 +24,7 @@ from torch import nn
 
 from .._checks import check_seed, prepare
 from ..explain import explain
-from .table import METRICS, Settings, with_seed
+from .metrics import METRICS, Settings, with_seed
 
 __all__ = ["Selection", "select"]
 

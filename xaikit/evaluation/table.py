@@ -20,98 +20,16 @@ Introduced in notebook ``09_evaluating_explanations``.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .._checks import prepare
 from ..explain import explain
-from ..methods._registry import list_controls, method_info
-from .continuity import continuity
-from .localisation import pointing_game, relevance_mass, relevance_rank
-from .properties import conservation, positivity
-from .randomisation import random_logit, randomised_models
-from .selectivity import aopc, pixel_flipping
-from .similarity import spearman
+from .metrics import METRICS, Settings, with_seed
 
-__all__ = ["CONTROLS", "METRICS", "Metric", "Settings", "evaluate", "with_seed"]
-
-CONTROLS: tuple[str, ...] = tuple(list_controls())
-"""The control methods (:mod:`xaikit.methods.controls`): ``center``, ``random``, ``uniform``."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Settings shared by the metrics of one :func:`evaluate` call (see its docstring)."""
-
-    steps: int = 16
-    patch: int | None = None
-    fill: float | str = 0.0
-    shifts: tuple[int, ...] = (-1, 1)
-    seed: int = 0
-
-
-def with_seed(method: str, options: Mapping, seed: int) -> dict:
-    """``options`` with ``seed`` added for a control that draws at random (``"random"``), so
-    that :func:`evaluate`'s ``seed`` also fixes the control maps."""
-    info = method_info(method)
-    options = dict(options)
-    if info.control and "seed" in info.options:
-        options.setdefault("seed", seed)
-    return options
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A score per image: ``fn(model, x, target, attr, masks, method, options, settings)``."""
-
-    fn: Callable[..., torch.Tensor]
-    higher_is_better: bool
-    needs_masks: bool = False
-
-
-def _continuity(model, x, t, attr, masks, method, options, s):
-    return continuity(model, x, t, method, shifts=s.shifts, fill=s.fill, attr=attr, **options)
-
-
-def _randomised(model, x, t, attr, masks, method, options, s):
-    for _, net in randomised_models(model, "cascading", s.seed):
-        pass  # the last copy has every layer re-initialised
-    return spearman(attr, explain(net, x, t, method, **options))
-
-
-def _random_logit(model, x, t, attr, masks, method, options, s):
-    return random_logit(model, x, t, method, class_seed=s.seed, similarity_name="spearman",
-                        attr=attr, **options)
-
-
-def _aopc(order: str):
-    def fn(model, x, t, attr, masks, method, options, s):
-        return aopc(pixel_flipping(model, x, attr, t, steps=s.steps, patch=s.patch, fill=s.fill,
-                                   order=order, seed=s.seed))
-    return fn
-
-
-METRICS: dict[str, Metric] = {
-    "conservation": Metric(lambda m, x, t, a, *_: conservation(m, x, a, t), False),
-    "positivity": Metric(lambda m, x, t, a, *_: positivity(a), False),
-    "continuity": Metric(_continuity, False),
-    "aopc_most_relevant": Metric(_aopc("most_relevant"), True),
-    "aopc_least_relevant": Metric(_aopc("least_relevant"), False),
-    "relevance_mass": Metric(lambda m, x, t, a, k, *_: relevance_mass(a, k), True, True),
-    "relevance_rank": Metric(lambda m, x, t, a, k, *r: relevance_rank(a, k, seed=r[-1].seed),
-                             True, True),
-    "pointing_game": Metric(lambda m, x, t, a, k, *_: pointing_game(a, k), True, True),
-    "randomisation_spearman": Metric(_randomised, False),
-    "random_logit_spearman": Metric(_random_logit, False),
-}
-"""Metric name -> :class:`Metric`. ``conservation`` relative error, ``positivity`` share of
-negative relevance, ``continuity`` (Montavon 2018), AOPC of pixel flipping most/least relevant
-first, the three localisation scores (need masks), Spearman correlation to the explanation of
-the fully (cascading) randomised model and to that of a random other class."""
-
+__all__ = ["evaluate"]
 
 def _methods(methods) -> dict[str, tuple[str, dict]]:
     if isinstance(methods, str):

@@ -13,38 +13,19 @@ import torch
 from torch import nn
 
 from ..data import make_shapes
+from ..evaluation import positivity, relevance_mass, roughness
 from ..examples import example_batch
 from ..explain import explain
 from ..images import preprocess
 from ..plotting import plot_heatmap
 from .registry import register_figure
 
-__all__ = ["RECIPES", "roughness", "negative_share", "mass_on_object", "rule_batch",
+__all__ = ["RECIPES", "rule_batch",
            "lrp_composite_maps", "lrp_rule_comparison"]
 
 RECIPES = {"LRP-0": {"rule": "0"}, "LRP-epsilon": {"rule": "epsilon"},
            "LRP-gamma": {"rule": "gamma"}, "composite": {"composite": "vgg16"}}
 """The four recipes of notebook 07, as ``xk.explain(..., "lrp", **options)`` options."""
-
-
-def roughness(a: torch.Tensor) -> float:
-    """Mean over the batch of mean |neighbour difference| / mean |value| of ``a (N, C, H, W)``
-    summed over channels: lower is smoother."""
-    h = a.sum(1)
-    d = (h[:, 1:] - h[:, :-1]).abs().mean((1, 2)) + (h[:, :, 1:] - h[:, :, :-1]).abs().mean((1, 2))
-    return (d / (2 * h.abs().mean((1, 2)))).mean().item()
-
-
-def negative_share(a: torch.Tensor) -> float:
-    """Mean over the batch of the share of |relevance| that is negative, ``a (N, C, H, W)``."""
-    h = a.sum(1).flatten(1)
-    return (h.clamp(max=0).abs().sum(1) / h.abs().sum(1)).mean().item()
-
-
-def mass_on_object(a: torch.Tensor, masks: torch.Tensor) -> float:
-    """Mean share of positive relevance inside the object ``masks (N, H, W)``."""
-    h = a.sum(1).clamp(min=0)
-    return ((h * masks).flatten(1).sum(1) / h.flatten(1).sum(1).clamp(min=1e-12)).mean().item()
 
 
 def rule_batch(model: nn.Module):
@@ -74,8 +55,8 @@ def lrp_rule_comparison(model: nn.Module, recipes: dict | None = None):
     for name, options in recipes.items():
         a = explain(model, xb, tb, "lrp", **options)
         maps[name] = a[:4]
-        stats[name] = (roughness(a), negative_share(a),
-                       mass_on_object(a, mb) if mb is not None else float("nan"))
+        stats[name] = (roughness(a).mean().item(), positivity(a).mean().item(),
+                       relevance_mass(a, mb).mean().item() if mb is not None else float("nan"))
     fig, axes = plt.subplots(2, len(maps), figsize=(8, 4.2), squeeze=False)
     for col, (name, m) in enumerate(maps.items()):
         for row in range(2):

@@ -15,7 +15,7 @@ from torch import nn
 from ..examples import example_batch
 from .registry import register_figure
 
-__all__ = ["tent", "compose", "relu_net", "autocorrelation", "roughness", "tent_composition",
+__all__ = ["tent", "compose", "relu_net", "tent_composition",
            "shattered_relu_nets", "gradient_along_path"]
 
 NB = "03_shattered_gradients"
@@ -45,17 +45,6 @@ def relu_net(depth: int, width: int = 64, seed: int = 0) -> nn.Sequential:
             lin.bias.normal_(0, 0.1, generator=gen)
         layers += [lin, nn.ReLU()]
     return nn.Sequential(*layers[:-1])
-
-
-def autocorrelation(s: torch.Tensor) -> float:
-    """Lag-1 autocorrelation of a 1-D series (1 = smooth, 0 = white noise)."""
-    s = s - s.mean()
-    return float((s[1:] * s[:-1]).sum() / (s * s).sum())
-
-
-def roughness(s: torch.Tensor) -> float:
-    """Total variation of a 1-D series over its range (1 for a monotone series)."""
-    return float((s[1:] - s[:-1]).abs().sum() / (s.max() - s.min()))
 
 
 @register_figure("tent_composition", notebook=NB, section="1. Composing a tent: linear pieces and slopes double with depth (claim C1)",

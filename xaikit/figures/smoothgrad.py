@@ -16,7 +16,7 @@ from ..explain import explain
 from ..plotting import plot_heatmap
 from .registry import register_figure
 
-__all__ = ["TS", "NOISES", "smoothness", "smoothgrad_maps", "smoothgrad_grid",
+__all__ = ["TS", "NOISES", "smoothgrad_maps", "smoothgrad_grid",
            "smoothgrad_gxi_row", "smoothgrad_convergence"]
 
 NB = "04_smoothgrad"
@@ -24,14 +24,6 @@ TS = (1, 4, 16, 64)
 """Sample counts T of the grid."""
 NOISES = (0.1, 0.2, 0.5, 1.0)
 """Noise levels (standard deviation in units of the input's range) of the grid."""
-
-
-def smoothness(m: torch.Tensor) -> float:
-    """Mean |difference| of neighbouring pixels of ``m (1, C, H, W)`` (channels summed) over
-    its mean |value|: lower is smoother."""
-    h = m[0].sum(0)
-    return float(((h[1:] - h[:-1]).abs().mean() + (h[:, 1:] - h[:, :-1]).abs().mean())
-                 / (2 * h.abs().mean()))
 
 
 def smoothgrad_maps(model: nn.Module, x: torch.Tensor, target, bases=("gradient", "gradient_x_input"),
