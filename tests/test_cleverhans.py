@@ -224,3 +224,11 @@ def test_per_class_accuracy_matches_one_forward_pass(hans, scenes):
     one_class = make_shapes(20, SEED, classes=["circle"])
     assert all(v != v for k, v in enumerate(cleverhans.per_class_accuracy(hans, one_class))
                if k != 0)                                            # NaN for absent classes
+
+
+def test_load_model_knows_the_clever_hans_pair(hans, revised):
+    for name, direct in (("vgg16-shapes-watermark", hans), ("vgg16-shapes-revised", revised)):
+        model = xk.load_model(name)
+        assert xk.model_spec(model).name == name and xk.model_spec(model).dataset == "shapes"
+        for a, b in zip(model.state_dict().values(), direct.state_dict().values()):
+            assert torch.equal(a, b)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -45,7 +44,7 @@ from torch import nn
 from .data import (SHAPES_CLASSES, SHAPES_SIZE, TEST_SEED, TRAIN_SEED, ShapesBatch, make_shapes,
                    watermark_box)
 from .evaluation import relevance_mass
-from .models import (SHAPES_SPEC, ModelSpec, WeightsIntegrityError, _load_shapes, data_dir,
+from .models import (REVISED_SPEC, SHIPPED, WATERMARK_SPEC, data_dir, load_weights,
                      resolve_device, sha256, shapes_architecture)
 from .train import accuracy, normalize
 
@@ -71,28 +70,26 @@ WATERMARK_CLASS = "star"
 """The class whose training images all carry the watermark."""
 WATERMARK_PROB = 1.0
 """Share of :data:`WATERMARK_CLASS` training images with the mark (the other classes: none)."""
-WATERMARK_WEIGHTS = "vgg16-shapes-watermark.safetensors"
-REVISED_WEIGHTS = "vgg16-shapes-revised.safetensors"
+WATERMARK_WEIGHTS = SHIPPED["vgg16-shapes-watermark"].file
+REVISED_WEIGHTS = SHIPPED["vgg16-shapes-revised"].file
 REVISED_PROB = 0.5
 """Share of the revised model's training images with the mark, in every class alike."""
-WATERMARK_SHA256: str | None = "7ea03e8135711e3d7b1fe4895c6be3291457b657417ea2102ccf85995e4b9f03"
+WATERMARK_SHA256: str | None = SHIPPED["vgg16-shapes-watermark"].sha256
 """SHA-256 of the shipped weights (``data/vgg16-shapes-watermark.json`` records it)."""
 TRAIN_COMMAND = "python -m xaikit.cleverhans"
 """The command that trains Clever Hans weights and writes their report."""
-WATERMARK_SPEC = ModelSpec("vgg16-shapes-watermark", SHAPES_SPEC.input_size,
-                           SHAPES_SPEC.resize_size, SHAPES_SPEC.mean, SHAPES_SPEC.std,
-                           SHAPES_SPEC.classes, dataset=SHAPES_SPEC.dataset)
-"""Same input size, normalisation, classes and data set as ``vgg16-shapes``."""
-REVISED_SHA256: str | None = "e7f3b8a4195ea45e1fb794ef22816b66a108a894c17408a15a98e16a25e4829f"
+REVISED_SHA256: str | None = SHIPPED["vgg16-shapes-revised"].sha256
 """SHA-256 of the shipped revised weights (``data/vgg16-shapes-revised.json`` records it)."""
-REVISED_SPEC = dataclasses.replace(WATERMARK_SPEC, name="vgg16-shapes-revised")
-"""The revised model's spec (notebook 10, section 4)."""
 
 
 def load_watermark_model(path: str | Path | None = None, *, revised: bool = False,
                          expected_sha256: str | None = None,
                          device: str | torch.device | None = None) -> nn.Module:
     """Load Clever Hans weights (``vgg16-shapes`` layout), SHA-256 checked, in eval mode.
+
+    For the shipped files this is ``xaikit.load_model("vgg16-shapes-watermark")`` (or
+    ``"vgg16-shapes-revised"``); both go through :func:`xaikit.models.load_weights`. ``path``
+    and ``expected_sha256`` load a retrained file instead.
 
     Parameters
     ----------
@@ -120,22 +117,9 @@ def load_watermark_model(path: str | Path | None = None, *, revised: bool = Fals
     WeightsIntegrityError
         No hash is known, the file is missing, or its SHA-256 does not match.
     """
-    spec = REVISED_SPEC if revised else WATERMARK_SPEC
+    name = "vgg16-shapes-revised" if revised else "vgg16-shapes-watermark"
     target_device = resolve_device(device)
-    expected = expected_sha256 or (REVISED_SHA256 if revised else WATERMARK_SHA256)
-    command = TRAIN_COMMAND + (" --revised" if revised else "")
-    if expected is None:
-        raise WeightsIntegrityError(
-            f"no {spec.name} weights are shipped yet; train them with {command} and pass the "
-            "SHA-256 of its report as expected_sha256")
-    path = Path(path) if path is not None else \
-        data_dir() / (REVISED_WEIGHTS if revised else WATERMARK_WEIGHTS)
-    try:
-        model = _load_shapes(path, expected)
-    except WeightsIntegrityError as error:
-        raise WeightsIntegrityError(f"{error} (Clever Hans weights of notebook 10; they are "
-                                    f"made by {command})") from None
-    model.xaikit_spec = spec
+    model = load_weights(name, path, expected_sha256=expected_sha256)
     return model.eval().requires_grad_(False).to(target_device)
 
 
@@ -304,7 +288,7 @@ def train_watermark_model(images: int = 8000, epochs: int = 2, *, seed: int = 0,
     torch.nn.Module
         The trained network in eval mode, frozen, ``vgg16-shapes`` layout.
     """
-    model = _load_shapes()
+    model = load_weights("vgg16-shapes")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         fresh = shapes_architecture(batch_norm=False)

@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import urllib.error
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,10 @@ from .data import SHAPES_CLASSES, SHAPES_SIZE
 __all__ = [
     "MODEL_NAMES",
     "ModelSpec",
+    "REVISED_SPEC",
+    "SHIPPED",
+    "ShippedWeights",
+    "WATERMARK_SPEC",
     "ModelUnavailableError",
     "WeightsIntegrityError",
     "class_names",
@@ -34,12 +39,16 @@ __all__ = [
     "model_spec",
     "resolve_device",
     "layer_table",
+    "load_weights",
     "shapes_architecture",
 ]
 
-MODEL_NAMES = ("vgg16", "vgg16-shapes", "auto", "vgg16-untrained")
+MODEL_NAMES = ("vgg16", "vgg16-shapes", "auto", "vgg16-untrained", "vgg16-shapes-watermark",
+               "vgg16-shapes-revised")
 """Names :func:`load_model` accepts. ``vgg16-untrained`` is torchvision's architecture with
-random weights, for testing the ImageNet code path offline; it never stands in for ``vgg16``."""
+random weights, for testing the ImageNet code path offline; it never stands in for ``vgg16``.
+``vgg16-shapes-watermark`` and ``vgg16-shapes-revised`` are the Clever Hans pair of notebook 10
+(:mod:`xaikit.cleverhans`)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -145,6 +154,36 @@ def _imagenet_spec(name: str) -> ModelSpec:
 
 SHAPES_SPEC = ModelSpec("vgg16-shapes", SHAPES_SIZE, SHAPES_SIZE, IMAGENET_MEAN, IMAGENET_STD,
                         SHAPES_CLASSES, dataset="shapes")
+WATERMARK_SPEC = dataclasses.replace(SHAPES_SPEC, name="vgg16-shapes-watermark")
+"""The Clever Hans model's spec: same input size, normalisation, classes and data set."""
+REVISED_SPEC = dataclasses.replace(SHAPES_SPEC, name="vgg16-shapes-revised")
+"""The revised model's spec (notebook 10, section 4)."""
+
+
+@dataclass(frozen=True)
+class ShippedWeights:
+    """A weights file of the ``vgg16-shapes`` layout shipped in ``data/``, with its hash."""
+
+    file: str
+    sha256: str | None
+    spec: ModelSpec
+    command: str
+    """The command that retrains it (named in integrity errors)."""
+
+
+SHIPPED: dict[str, ShippedWeights] = {
+    "vgg16-shapes": ShippedWeights(SHAPES_WEIGHTS, SHAPES_SHA256, SHAPES_SPEC,
+                                   "python -m xaikit.train"),
+    "vgg16-shapes-watermark": ShippedWeights(
+        "vgg16-shapes-watermark.safetensors",
+        "7ea03e8135711e3d7b1fe4895c6be3291457b657417ea2102ccf85995e4b9f03", WATERMARK_SPEC,
+        "python -m xaikit.cleverhans"),
+    "vgg16-shapes-revised": ShippedWeights(
+        "vgg16-shapes-revised.safetensors",
+        "e7f3b8a4195ea45e1fb794ef22816b66a108a894c17408a15a98e16a25e4829f", REVISED_SPEC,
+        "python -m xaikit.cleverhans --revised"),
+}
+"""The shipped models of the ``vgg16-shapes`` layout: weights file, SHA-256, spec, recipe."""
 
 
 def shapes_architecture(batch_norm: bool = False, init: bool = True) -> nn.Module:
@@ -215,28 +254,57 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_shapes(path: Path | None = None, expected_sha256: str | None = None) -> nn.Module:
+def load_weights(name: str = "vgg16-shapes", path: str | Path | None = None, *,
+                 expected_sha256: str | None = None) -> nn.Module:
+    """A model of the ``vgg16-shapes`` layout from a safetensors file, SHA-256 checked.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`SHIPPED`: fixes the spec, the default file in ``data/`` and its hash.
+    path : str or Path, optional
+        Another weights file (e.g. a retrained one); pass its ``expected_sha256`` too.
+    expected_sha256 : str, optional
+        Default: the recorded hash of the shipped file.
+
+    Returns
+    -------
+    torch.nn.Module
+        On the CPU, with ``model.xaikit_spec`` set (not yet in eval mode: :func:`load_model`
+        does that).
+
+    Raises
+    ------
+    WeightsIntegrityError
+        No hash is known, the file is missing, or its SHA-256 does not match.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = Path(path) if path is not None else data_dir() / SHAPES_WEIGHTS
-    expected = expected_sha256 or SHAPES_SHA256
+    shipped = SHIPPED[name]
+    expected = expected_sha256 or shipped.sha256
+    if expected is None:
+        raise WeightsIntegrityError(
+            f"no {name} weights are shipped yet; train them with {shipped.command} and pass the "
+            "SHA-256 of its report as expected_sha256")
+    path = Path(path) if path is not None else data_dir() / shipped.file
     if not path.is_file():
         raise WeightsIntegrityError(
-            f"the vgg16-shapes weights {path.name} are missing from {path.parent}; restore "
-            "them from the repository (git checkout data/) or retrain: python -m xaikit.train")
+            f"the {name} weights {path.name} are missing from {path.parent}; restore "
+            f"them from the repository (git checkout data/) or retrain: {shipped.command}")
     actual = sha256(path)
     if actual != expected:
         raise WeightsIntegrityError(
             f"{path.name} is corrupted or was replaced: SHA-256 {actual[:16]}... does not match "
             f"the recorded {expected[:16]}...; restore it (git checkout data/) or retrain with "
-            "python -m xaikit.train")
+            f"{shipped.command}")
     model = shapes_architecture(batch_norm=False, init=False)
     try:
         state = load_file(str(path))
     except SafetensorError as error:  # only reachable if the hash table was updated wrongly
         raise WeightsIntegrityError(f"{path.name} is not a safetensors file: {error}") from None
     model.load_state_dict(state)
+    model.xaikit_spec = shipped.spec
     return model
 
 
@@ -354,7 +422,7 @@ def load_model(name: str | None = None, *, device: str | torch.device | None = N
             model, spec = _load_vgg16(), _imagenet_spec("vgg16")
             reason = "its ImageNet weights are available"
         except ModelUnavailableError:
-            model, spec = _load_shapes(), SHAPES_SPEC
+            model, spec = load_weights(), SHAPES_SPEC
             reason = "the ImageNet weights of vgg16 are neither cached nor downloadable"
         if verbose:
             print(f"xaikit.load_model('auto'): using {spec.name} ({reason})", file=sys.stderr)
@@ -363,7 +431,8 @@ def load_model(name: str | None = None, *, device: str | torch.device | None = N
     elif name == "vgg16-untrained":
         model, spec = _untrained_vgg16(), _imagenet_spec("vgg16-untrained")
     else:
-        model, spec = _load_shapes(), SHAPES_SPEC
+        model = load_weights(name)
+        spec = model.xaikit_spec
     model.xaikit_spec = spec
     return model.eval().requires_grad_(False).to(target_device)
 

@@ -30,19 +30,23 @@ VALIDATION_SEED = 500_000
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
-    """Map ``[0, 1]`` images to the model's input space (the same as :func:`xaikit.preprocess`)."""
-    mean = torch.tensor(SHAPES_SPEC.mean).view(1, 3, 1, 1)
-    std = torch.tensor(SHAPES_SPEC.std).view(1, 3, 1, 1)
-    return (images - mean) / std
+    """Map ``[0, 1]`` images to the model's input space (the same as :func:`xaikit.preprocess`:
+    torchvision's ``normalize`` with the spec's mean and std)."""
+    from torchvision.transforms.functional import normalize as tv_normalize
+
+    return tv_normalize(images, SHAPES_SPEC.mean, SHAPES_SPEC.std)
 
 
 def fuse_batchnorm(model_bn: nn.Module) -> nn.Module:
     """Fold each ``BatchNorm2d`` of a ``vgg16_bn``-layout model into the preceding ``Conv2d``.
 
     ``BN(conv(x)) = s * (W x + b - mu) + beta`` with ``s = gamma / sqrt(var + eps)``, so the fused
-    convolution has weight ``s W`` and bias ``s (b - mu) + beta``. Returns a new model in the
-    plain ``vgg16`` layout (``features.0 ... features.30``) in eval mode.
+    convolution has weight ``s W`` and bias ``s (b - mu) + beta`` (torch's
+    ``fuse_conv_bn_weights``). Returns a new model in the plain ``vgg16`` layout
+    (``features.0 ... features.30``) in eval mode.
     """
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
     reference = next(model_bn.parameters())
     fused = shapes_architecture(batch_norm=False).to(reference.dtype)
     convs = [m for m in model_bn.features if isinstance(m, nn.Conv2d)]
@@ -52,9 +56,11 @@ def fuse_batchnorm(model_bn: nn.Module) -> nn.Module:
         raise ValueError("expected a vgg16_bn-layout model with one BatchNorm2d per Conv2d")
     with torch.no_grad():
         for conv, norm, target in zip(convs, norms, targets):
-            scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-            target.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-            target.bias.copy_((conv.bias - norm.running_mean) * scale + norm.bias)
+            weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, norm.running_mean,
+                                                norm.running_var, norm.eps, norm.weight,
+                                                norm.bias)
+            target.weight.copy_(weight)
+            target.bias.copy_(bias)
         fused.classifier.load_state_dict(model_bn.classifier.state_dict())
     return fused.eval()
 

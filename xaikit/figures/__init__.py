@@ -17,35 +17,30 @@ ignore it.
 Adding a figure (notebooks 09, 10, ...): write ``fn(model, **options) -> (fig, data)`` in a
 module of this package (one module per topic, e.g. ``evaluation.py``), decorate it with
 :func:`register_figure` (``notebook`` = the notebook's file stem, ``section`` = its section
-heading), add the module's name to :data:`FIGURE_MODULES`, and call it from the notebook.
+heading), import the module below and add its name to :data:`FIGURE_MODULES`, and call it
+from the notebook.
 Every option needs a default: the exporter passes only the model.
 
 Introduced in notebook ``00_setup_and_tour``; the export command is in ``README.md``.
 """
 from __future__ import annotations
 
-import importlib
-
-from .registry import FigureInfo, figure_info, list_figures, register_figure, save_figure
+from . import (cleverhans, evaluation, gradcam, gradients, lrp, perturbation,  # noqa: F401
+               shattered, smoothgrad, tour)
 from .export import export_figures
+from .registry import FigureInfo, figure_info, list_figures, register_figure, save_figure
 
 __all__ = ["FIGURE_MODULES", "FigureInfo", "export_figures", "figure_info", "list_figures",
-           "load_figure_modules", "register_figure", "save_figure"]
+           "register_figure", "save_figure"]
 
 FIGURE_MODULES: list[str] = ["tour", "perturbation", "gradients", "shattered", "smoothgrad",
                              "lrp", "gradcam", "evaluation", "cleverhans"]
-"""Modules of this package whose import registers figures, in workbook order."""
-
-
-def load_figure_modules() -> None:
-    """Import every module in :data:`FIGURE_MODULES` (fills the registry)."""
-    for name in FIGURE_MODULES:
-        importlib.import_module(f"{__name__}.{name}")
+"""Modules of this package whose import registers figures, in workbook order (all imported
+above, so the registry is complete once ``xaikit.figures`` is imported)."""
 
 
 def __getattr__(name: str):
     # ``xkfig.smoothgrad_grid`` etc.: look the figure function up in the registry.
-    load_figure_modules()
     try:
         return figure_info(name).fn
     except ValueError:

@@ -20,7 +20,7 @@ from ..plotting import plot_heatmap
 from .registry import register_figure
 
 __all__ = ["BLOCKS", "gradcam_maps", "gradcam_layers", "gradcam_class_pair",
-           "gradcam_class_discrimination", "guided_gradcam"]
+           "gradcam_class_discrimination", "guided_gradcam_maps"]
 
 NB = "08_gradcam"
 BLOCKS = {"block 1": "features.2", "block 2": "features.7", "block 3": "features.14",
@@ -129,9 +129,9 @@ def gradcam_class_discrimination(model: nn.Module):
                  "gbp": gbp}
 
 
-@register_figure("guided_gradcam", notebook=NB, section="4. Guided Grad-CAM (claim F4)",
+@register_figure("guided_gradcam_maps", notebook=NB, section="4. Guided Grad-CAM (claim F4)",
                  title="Guided Backprop, Grad-CAM and their product, Guided Grad-CAM")
-def guided_gradcam(model: nn.Module, guided: torch.Tensor | None = None,
+def guided_gradcam_maps(model: nn.Module, guided: torch.Tensor | None = None,
                          cam: torch.Tensor | None = None, ggc: torch.Tensor | None = None):
     """Guided Backprop, the Grad-CAM map ``(N, 1, H, W)`` and Guided Grad-CAM of example 0
     (each computed on the four examples if not given). Returns ``fig`` and the three maps."""

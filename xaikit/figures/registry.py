@@ -64,9 +64,6 @@ def register_figure(name: str, *, notebook: str, section: str, title: str):
 
 def list_figures() -> list[FigureInfo]:
     """Every registered figure, ordered by notebook (registration order within one)."""
-    from . import load_figure_modules
-
-    load_figure_modules()
     order = {name: i for i, name in enumerate(_FIGURES)}
     return sorted(_FIGURES.values(), key=lambda f: (f.notebook, order[f.name]))
 
