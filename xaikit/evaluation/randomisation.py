@@ -34,9 +34,10 @@ from .._checks import check_seed, num_outputs, prepare
 from ..explain import explain
 from .similarity import SIMILARITIES, similarity
 
-__all__ = ["ORDERS", "random_logit", "randomisation_test", "randomised_models"]
+__all__ = ["RANDOMISATION_ORDERS", "random_logit", "randomisation_test", "randomised_models"]
 
-ORDERS = ("cascading", "independent")
+RANDOMISATION_ORDERS = ("cascading", "independent")
+"""Randomise the layers top-down cumulatively, or one at a time."""
 
 
 def _reinit(module: nn.Module, seed: int) -> None:
@@ -60,8 +61,8 @@ def randomised_models(model: nn.Module, order: str = "cascading",
         Every re-initialised layer draws from ``torch.manual_seed(seed + 1)`` inside
         ``fork_rng`` (Quantus's rule, see the module docstring).
     """
-    if order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if order not in RANDOMISATION_ORDERS:
+        raise ValueError(f"order must be one of {RANDOMISATION_ORDERS}, got {order!r}")
     check_seed(seed)
     layers = [name for name, m in model.named_modules()
               if name and hasattr(m, "reset_parameters")][::-1]

@@ -23,19 +23,20 @@ Introduced in notebook ``09_evaluating_explanations``.
 from __future__ import annotations
 
 import math
-import sys
 from typing import Sequence
 
 import torch
 from torch import nn
 
 from .._checks import check_int, prepare
+from .._progress import show_progress
 from ..references import fill_values, score_function
 from ._inputs import as_heatmap, tie_broken_order
 
-__all__ = ["ORDERS", "PROGRESS_MIN_FORWARDS", "aopc", "patch_ranks", "pixel_flipping"]
+__all__ = ["FLIP_ORDERS", "PROGRESS_MIN_FORWARDS", "aopc", "patch_ranks", "pixel_flipping"]
 
-ORDERS = ("most_relevant", "least_relevant", "random")
+FLIP_ORDERS = ("most_relevant", "least_relevant", "random")
+"""The order in which pixel flipping removes patches."""
 PROGRESS_MIN_FORWARDS = 4096
 """With ``progress=None`` a tqdm bar appears from this many perturbed images on, and only when
 stderr is a terminal (so never in an executed notebook)."""
@@ -50,8 +51,8 @@ def patch_ranks(heatmap: torch.Tensor, patch: int, order: str = "most_relevant",
     of ``heatmap`` ``(N, H, W)`` over it. Ties (and ``order="random"``) are broken by a random
     permutation from ``seed`` (:func:`~xaikit.evaluation._inputs.tie_broken_order`).
     """
-    if order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if order not in FLIP_ORDERS:
+        raise ValueError(f"order must be one of {FLIP_ORDERS}, got {order!r}")
     n, h, w = heatmap.shape
     cols = math.ceil(w / patch)
     rows_id = torch.arange(h, device=heatmap.device) // patch
@@ -150,8 +151,7 @@ def pixel_flipping(model: nn.Module, x: torch.Tensor, attr: torch.Tensor,
     base = fill_values(x, fill, seed)
     removed = torch.tensor([k * count // steps for k in range(steps + 1)], device=x.device)
     total = (steps + 1) * n
-    show = (total >= PROGRESS_MIN_FORWARDS and sys.stderr.isatty()) if progress is None \
-        else bool(progress)
+    show = show_progress(progress, total, PROGRESS_MIN_FORWARDS)
     out = torch.empty(total, dtype=x.dtype, device=x.device)
     with torch.no_grad(), tqdm(total=total, disable=not show, desc="pixel flipping") as bar:
         for first in range(0, total, batch_size):

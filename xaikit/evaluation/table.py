@@ -19,13 +19,13 @@ Introduced in notebook ``09_evaluating_explanations``.
 """
 from __future__ import annotations
 
-import sys
 from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .._checks import prepare
+from .._progress import show_progress
 from ..explain import explain
 from .metrics import METRICS, Settings, with_seed
 
@@ -75,7 +75,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
     per_image : bool
         Return the long table (``method, metric, image, value``) instead of the summary.
     progress : bool, optional
-        tqdm bar over (method, metric); default only when stderr is a terminal.
+        tqdm bar over (method, metric); default only when stderr is a terminal
+        (:mod:`xaikit._progress`).
 
     Returns
     -------
@@ -107,7 +108,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
         raise ValueError("the localisation metrics need masks=(N, H, W) object masks")
     settings = Settings(steps, patch, fill, tuple(int(s) for s in shifts), seed)
     specs = _methods(methods)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
+    show = show_progress(progress)
     rows = []
     with tqdm(total=len(specs) * len(chosen), disable=not show, desc="evaluate") as bar:
         for label, (name, options) in specs.items():

@@ -46,10 +46,13 @@ from .deeplift_scratch import EPS, deeplift_by_hand
 from ..references import Baseline, resolve_baseline
 from ._registry import register
 
-__all__ = ["RULES", "captum_deeplift_copy", "deeplift", "deeplift_softmax_adjust",
+__all__ = ["DEEPLIFT_RULES", "captum_deeplift_copy", "deeplift", "deeplift_softmax_adjust",
            "explaining_copy"]
 
-RULES = ("rescale", "reveal_cancel")
+DEEPLIFT_RULES = ("rescale", "reveal_cancel")
+"""DeepLIFT's rules for nonlinearities (LRP's rules are :data:`xaikit.methods.lrp_rules.RULES`)."""
+
+
 class _Clone(nn.Module):
     """Returns a copy of its input, so no two captum-hooked modules share a tensor."""
 
@@ -136,8 +139,9 @@ def deeplift(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, rule: s
     ----------
     Shrikumar, Greenside, Kundaje (2017), ICML. Introduced in notebook 05_deeplift.
     """
-    if not isinstance(rule, str) or rule not in RULES:
-        raise ValueError(f"unknown DeepLIFT rule {rule!r}; choose one of {', '.join(RULES)}")
+    if not isinstance(rule, str) or rule not in DEEPLIFT_RULES:
+        raise ValueError(f"unknown DeepLIFT rule {rule!r}; choose one of "
+                         f"{', '.join(DEEPLIFT_RULES)}")
     x0 = resolve_baseline(model, x, baseline)
     if rule == "rescale":
         return _rescale_captum(model, x, x0, target)

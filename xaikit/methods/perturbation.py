@@ -28,14 +28,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_bool, check_choice, check_int, check_real, check_seed
+from .._checks import check_int, check_real, check_seed
+from .._progress import show_progress
 from ..references import fill_values, gaussian_blur, score_function
 from ._registry import register
 
 __all__ = ["lime", "meaningful_perturbation", "occlusion", "superpixels"]
 
 PROGRESS_MIN_FORWARDS = 2048
-"""Occlusion shows a tqdm bar only from this many perturbed images on (``progress=None``)."""
+"""With ``progress=None`` occlusion shows a tqdm bar from this many perturbed images on, and
+only when stderr is a terminal (:mod:`xaikit._progress`)."""
 
 
 def _window_masks(h: int, w: int, window: int, stride: int, dtype: torch.dtype,
@@ -82,7 +84,8 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     seed, batch_size : int
         Seed of ``fill="noise"``; most perturbed images per forward pass.
     progress : bool, optional
-        tqdm bar; default only from :data:`PROGRESS_MIN_FORWARDS` perturbed images on.
+        tqdm bar; default only from :data:`PROGRESS_MIN_FORWARDS` perturbed images on and on a
+        terminal (:mod:`xaikit._progress`).
 
     Returns
     -------
@@ -103,12 +106,10 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     check_int("stride", stride, 1, window)
     check_int("batch_size", batch_size)
     check_seed(seed)
-    if progress is not None:
-        check_bool("progress", progress)
     score, x, chunk = score_function(model, measure), x.detach(), max(1, batch_size // n)
     base, index = fill_values(x, fill, seed), target.view(1, n, 1).to(x.device)
     patches = math.prod(math.ceil((side - window) / stride) + 1 for side in (h, w))
-    show = n * patches >= PROGRESS_MIN_FORWARDS if progress is None else bool(progress)
+    show = show_progress(progress, n * patches, PROGRESS_MIN_FORWARDS)
     total, count = torch.zeros_like(x[:, :1]), torch.zeros_like(x[:1, :1])
     with torch.no_grad(), tqdm(total=patches, disable=not show, desc="occlusion") as bar:
         reference = score(x).gather(1, index[0])                              # (N, 1)
@@ -149,7 +150,7 @@ def superpixels(model: nn.Module, x: torch.Tensor, segments: int = 50) -> torch.
     return torch.as_tensor(np.stack(labels), dtype=torch.long, device=x.device)
 
 
-def _lime_one(model: nn.Module, x: torch.Tensor, base: torch.Tensor, target: int,
+def _lime_one(score, x: torch.Tensor, base: torch.Tensor, target: int,
               labels: torch.Tensor, samples: int, seed: int, kernel_width: float,
               alpha: float, batch_size: int) -> torch.Tensor:
     from sklearn.linear_model import Lasso, LinearRegression
@@ -162,7 +163,7 @@ def _lime_one(model: nn.Module, x: torch.Tensor, base: torch.Tensor, target: int
     with torch.no_grad():
         for chunk in z.split(batch_size):
             keep = chunk.to(x.device)[:, labels].unsqueeze(1)          # (B, 1, H, W)
-            scores.append(model(x * keep + base * (1 - keep))[:, target].cpu())
+            scores.append(score(x * keep + base * (1 - keep))[:, target].cpu())
     distance = 1 - z.sum(1) / (z.norm(dim=1) * math.sqrt(s)).clamp(min=1e-12)  # cosine to 1
     weight = torch.exp(-distance ** 2 / kernel_width ** 2)
     surrogate = Lasso(alpha=alpha, random_state=0) if alpha > 0 else LinearRegression()
@@ -175,7 +176,8 @@ def _lime_one(model: nn.Module, x: torch.Tensor, base: torch.Tensor, target: int
 @register("lime")
 def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, segments: int = 50,
          samples: int = 256, seed: int = 0, kernel_width: float = 0.25, alpha: float = 0.01,
-         fill: float | str = 0.0, batch_size: int = 32) -> torch.Tensor:
+         fill: float | str = 0.0, measure: str = "logit",
+         batch_size: int = 32) -> torch.Tensor:
     """LIME on SLIC superpixels: a weighted sparse linear surrogate of the target logit.
 
     Each of ``samples`` perturbations switches every superpixel on or off with probability
@@ -201,8 +203,10 @@ def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, segments: i
         L1 strength of the Lasso (scikit-learn's ``alpha``); 0 fits weighted least squares
         (``LinearRegression``), which recovers a model that is linear in the superpixels.
     fill, batch_size : float or str, int
-        Value of a switched-off superpixel (:func:`xaikit.references.fill_values`; default 0, the mean colour);
-        perturbed images per forward pass.
+        Value of a switched-off superpixel (:func:`xaikit.references.fill_values`; default 0,
+        the mean colour); perturbed images per forward pass.
+    measure : {"logit", "probability"}
+        The score the surrogate fits (default the logit), as for occlusion.
 
     Returns
     -------
@@ -220,9 +224,10 @@ def lime(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, segments: i
     check_real("kernel_width", kernel_width, low=0, low_open=True)
     check_real("alpha", alpha, low=0)
     x = x.detach()
+    score = score_function(model, measure)
     labels, base = superpixels(model, x, segments), fill_values(x, fill, seed)
     return torch.stack([
-        _lime_one(model, x[k:k + 1], base[k:k + 1], int(target[k]), labels[k], samples, seed,
+        _lime_one(score, x[k:k + 1], base[k:k + 1], int(target[k]), labels[k], samples, seed,
                   kernel_width, alpha, batch_size) for k in range(x.shape[0])])
 
 
