@@ -11,7 +11,7 @@ export XAIKIT_MODEL
 # is present (`make lab` uses the GPU when there is one; XAIKIT_DEVICE=cpu there to compare).
 TEST_ENV := XAIKIT_OFFLINE=1 XAIKIT_DEVICE=cpu
 
-.PHONY: setup lab test unit notebooks notebooks-other-machine execute test-imagenet-path train figures clean
+.PHONY: setup lab test lint unit notebooks notebooks-other-machine execute test-imagenet-path train figures clean
 
 setup: $(STAMP)
 
@@ -31,11 +31,14 @@ NBVAL := --nbval --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeo
 # AVX2, one thread (reductions in another order). The committed outputs must hold under both.
 OTHER_MACHINE := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-# Unit tests and strict nbval twice: natively, then as on another machine.
-test: setup
+# Lint, then unit tests and strict nbval twice: natively, then as on another machine.
+test: setup lint
 	$(TEST_ENV) $(PY) -m pytest tests notebooks $(NBVAL)
 	@echo "== again with other CPU kernels and one thread: $(OTHER_MACHINE)"
 	$(TEST_ENV) $(OTHER_MACHINE) $(PY) -m pytest tests notebooks $(NBVAL) -p no:cacheprovider
+
+lint: setup
+	$(VENV)/bin/ruff check xaikit tests benchmarks
 
 unit: setup
 	$(TEST_ENV) $(PY) -m pytest tests

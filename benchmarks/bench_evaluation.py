@@ -25,9 +25,9 @@ import warnings
 
 import numpy as np
 import torch
+from timing import median_time
 
 import xaikit as xk
-from timing import median_time
 
 ev = xk.evaluation
 

@@ -21,9 +21,9 @@ import warnings
 from typing import Callable
 
 import torch
+from timing import median_time
 
 import xaikit as xk
-from timing import median_time
 
 SETTINGS: dict[str, dict] = {
     "gradient": {}, "gradient_x_input": {}, "guided_backprop": {}, "deconvnet": {},

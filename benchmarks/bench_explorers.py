@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import itertools
 
-import xaikit as xk
 from timing import median_time
+
+import xaikit as xk
 from xaikit import explorers
 
 # (explorer, the control that is moved)

@@ -1,9 +1,9 @@
 """How long ``xk.load_model("vgg16-shapes")`` takes (import excluded): median of 20 loads,
 next to one forward pass of a 64-image batch for scale. Run: ``python benchmarks/bench_load.py``."""
 import torch
+from timing import median_time
 
 import xaikit as xk
-from timing import median_time
 
 
 def main() -> None:

@@ -9,13 +9,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_gradients import conv_net, inputs
 from torch import nn
 
 import xaikit as xk
 import xaikit.evaluation as ev
 from xaikit.methods import method_info
-
-from reference_gradients import conv_net, inputs
 
 FAST = {"smoothgrad": dict(samples=2), "integrated_gradients": dict(steps=4),
         "lime": dict(segments=4, samples=8), "meaningful_perturbation": dict(iterations=2),

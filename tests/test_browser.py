@@ -111,7 +111,7 @@ def test_slider_move_changes_the_explorer_figure(lab, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.route("**/*", lambda route: route.continue_()
-                       if route.request.url.startswith(base) or route.request.url.startswith(("blob:", "data:"))
+                       if route.request.url.startswith((base, "blob:", "data:"))
                        else route.abort())
             page.goto(f"{base}/lab/tree/explorer.ipynb?token={token}")
             page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')",
@@ -123,7 +123,8 @@ def test_slider_move_changes_the_explorer_figure(lab, tmp_path):
                                    " return !!k && k.status === 'idle'; }",
                                    timeout=120_000, polling=500)      # kernel started and idle
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_selector(FIGURE, timeout=float(os.environ.get("XAIKIT_BROWSER_TIMEOUT", 240)) * 1000)
+            seconds = float(os.environ.get("XAIKIT_BROWSER_TIMEOUT", 240))
+            page.wait_for_selector(FIGURE, timeout=seconds * 1000)
             page.wait_for_function(f"document.querySelector('{FIGURE}').naturalWidth > 0",
                                    timeout=60_000)
             before_src = _figure_src(page)

@@ -94,7 +94,10 @@ def test_fine_tune_lowers_the_training_loss(shapes_model):
     batch = make_shapes(128, SEED + 1, classes=["star"])
     labels = torch.full_like(batch.labels, 0)  # relabel every star as a circle
     x = xk.preprocess(batch.images, shapes_model)
-    loss = lambda m: torch.nn.functional.cross_entropy(m(x), labels).item()
+
+    def loss(m):
+        return torch.nn.functional.cross_entropy(m(x), labels).item()
+
     tuned = cleverhans.fine_tune(shapes_model, batch.images, labels, epochs=2, lr=1e-3)
     assert loss(tuned) < 0.5 * loss(shapes_model)
 

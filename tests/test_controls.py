@@ -4,10 +4,9 @@ from __future__ import annotations
 import math
 
 import torch
+from reference_gradients import conv_net, inputs, logit
 
 import xaikit as xk
-
-from reference_gradients import conv_net, inputs, logit
 
 
 def test_uniform_and_center_spread_the_logit():

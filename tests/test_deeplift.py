@@ -8,14 +8,14 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_deeplift import min_net_by_hand, reference_deeplift, to_torch
 from torch import nn
 
 import xaikit as xk
-from reference_deeplift import min_net_by_hand, reference_deeplift, to_torch
 from xaikit.methods.deeplift import deeplift, deeplift_softmax_adjust, explaining_copy
-from xaikit.references import resolve_baseline
 from xaikit.methods.deeplift_scratch import deeplift_by_hand, linear_split
 from xaikit.models import SHAPES_SPEC, shapes_architecture
+from xaikit.references import resolve_baseline
 
 RULES = ("rescale", "reveal_cancel")
 D = torch.float64

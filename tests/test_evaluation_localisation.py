@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from evaluation_nets import box_masks, random_maps
 
 import xaikit as xk
-from evaluation_nets import box_masks, random_maps
 
 ev = xk.evaluation
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from evaluation_nets import images, linear_net, random_maps, tiny_conv_net
 from torch import nn
 
 import xaikit as xk
-from evaluation_nets import images, linear_net, random_maps, tiny_conv_net
 
 ev = xk.evaluation
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from evaluation_nets import box_masks, images, random_maps, tiny_conv_net
 
 import xaikit as xk
-from evaluation_nets import box_masks, images, random_maps, tiny_conv_net
 
 ev = xk.evaluation
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from evaluation_nets import images, random_maps, tiny_conv_net
 
 import xaikit as xk
-from evaluation_nets import images, random_maps, tiny_conv_net
 
 ev = xk.evaluation
 

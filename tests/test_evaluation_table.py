@@ -5,9 +5,9 @@ import math
 
 import pytest
 import torch
+from evaluation_nets import box_masks, images, tiny_conv_net
 
 import xaikit as xk
-from evaluation_nets import box_masks, images, tiny_conv_net
 
 ev = xk.evaluation
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference_gradients import DESIGN_CONTROLS, DESIGN_METHODS, conv_net, inputs, single_thread  # noqa: F401
 from torch import nn
 
 import xaikit as xk
 from xaikit._checks import reused_modules
 from xaikit.methods import method_info
-
-from reference_gradients import DESIGN_CONTROLS, DESIGN_METHODS, conv_net, inputs, single_thread  # noqa: F401
 
 MINE = ("occlusion", "gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",
         "deconvnet", "guided_backprop", "gradcam", "guided_gradcam", "lime",

@@ -115,10 +115,12 @@ def test_committed_explorer_output_is_static(stem, factory):
 
     path = Path(__file__).resolve().parent.parent / "notebooks" / f"{stem}.ipynb"
     nb = json.loads(path.read_text())
-    cells = [c for c in nb["cells"] if c["cell_type"] == "code" and f"{factory}(model)" in "".join(c["source"])]
+    cells = [c for c in nb["cells"]
+             if c["cell_type"] == "code" and f"{factory}(model)" in "".join(c["source"])]
     assert len(cells) == 1, f"{stem} should call {factory}(model) in one cell"
     (output,) = cells[0]["outputs"]
     assert set(output["data"]) == {"text/plain", "image/png"}
-    assert "".join(output["data"]["text/plain"]).endswith(")") and " explorer (image " in "".join(output["data"]["text/plain"])
+    text = "".join(output["data"]["text/plain"])
+    assert text.endswith(")") and " explorer (image " in text
     assert base64.b64decode(output["data"]["image/png"]).startswith(PNG)
     assert "widgets" not in nb["metadata"]

@@ -5,14 +5,19 @@ import warnings
 
 import pytest
 import torch
+from reference_gradients import (
+    conv_net,
+    gradcam_formula,
+    inputs,
+    modified_backward,
+    single_thread,  # noqa: F401
+    upsample,
+)
 from torch import nn
 
 import xaikit as xk
 from xaikit.methods.gradcam import default_layer, gradcam_map
 from xaikit.models import shapes_architecture
-
-from reference_gradients import (conv_net, gradcam_formula, inputs, modified_backward,
-                                 single_thread, upsample)  # noqa: F401
 
 TIGHT = dict(rtol=0, atol=1e-12)
 TARGETS = [0, 1, 2]
@@ -30,7 +35,8 @@ def _captum_layer_gradcam(net, layer, x, relu):
 def test_gradcam_equals_the_formula(layer):
     net, x = conv_net(), inputs(3)
     expected = upsample(gradcam_formula(net, layer or "3", x, torch.tensor(TARGETS)), x)
-    attr = xk.explain(net, x, TARGETS, "gradcam", layer=layer) * x.shape[1]  # the map is spread over the channels
+    # the map is spread over the channels
+    attr = xk.explain(net, x, TARGETS, "gradcam", layer=layer) * x.shape[1]
     assert expected.abs().max() > 1e-3
     assert torch.allclose(attr, expected.expand_as(x), **TIGHT)
 
@@ -38,7 +44,8 @@ def test_gradcam_equals_the_formula(layer):
 @pytest.mark.parametrize("relu", [True, False])
 def test_gradcam_equals_captum_layer_gradcam(relu):
     net, x = conv_net(), inputs(3)
-    attr = xk.explain(net, x, TARGETS, "gradcam", relu=relu) * x.shape[1]  # the map is spread over the channels
+    # the map is spread over the channels
+    attr = xk.explain(net, x, TARGETS, "gradcam", relu=relu) * x.shape[1]
     expected = _captum_layer_gradcam(net, net[3], x, relu)
     assert torch.allclose(attr[:, :1], expected, **TIGHT)
 
@@ -52,7 +59,8 @@ def test_gradcam_relu_removes_the_negative_part():
 
 def test_gradcam_is_the_same_map_in_every_channel():
     net, x = conv_net(), inputs(2)
-    attr = xk.explain(net, x, [0, 1], "gradcam") * x.shape[1]  # the map is spread over the channels
+    # the map is spread over the channels
+    attr = xk.explain(net, x, [0, 1], "gradcam") * x.shape[1]
     assert attr.shape == x.shape and attr.is_contiguous()
     assert torch.equal(attr, attr[:, :1].expand_as(attr))
 
@@ -63,7 +71,8 @@ def test_gradcam_on_vgg_layout_with_inplace_relu_after_the_layer():
         net = shapes_architecture().double().eval().requires_grad_(False)
     assert default_layer(net) == "features.28" and net.features[29].inplace
     x = inputs(2, shape=(3, 64, 64))
-    attr = xk.explain(net, x, [0, 5], "gradcam", relu=False) * x.shape[1]  # the map is spread over the channels
+    # the map is spread over the channels
+    attr = xk.explain(net, x, [0, 5], "gradcam", relu=False) * x.shape[1]
     expected = upsample(gradcam_formula(net, "features.28", x, torch.tensor([0, 5]), relu=False), x)
     assert expected.abs().max() > 0
     assert torch.allclose(attr[:, :1], expected, rtol=1e-9, atol=1e-9 * expected.abs().max())

@@ -6,15 +6,22 @@ import warnings
 
 import pytest
 import torch
+from reference_gradients import (
+    conv_net,
+    finite_difference_gradient,
+    inputs,
+    integrated_gradients_riemann,
+    logit,
+    mlp,
+    mlp_gradient,
+    modified_backward,  # noqa: F401
+    smooth_net,
+)
 from torch import nn
 
 import xaikit as xk
-from xaikit.references import resolve_baseline
 from xaikit.models import SHAPES_SPEC, shapes_architecture
-
-from reference_gradients import (conv_net, finite_difference_gradient, inputs,
-                                 integrated_gradients_riemann, logit, mlp, mlp_gradient,
-                                 modified_backward, single_thread, smooth_net)  # noqa: F401
+from xaikit.references import resolve_baseline
 
 TIGHT = dict(rtol=0, atol=1e-10)
 

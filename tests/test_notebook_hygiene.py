@@ -25,7 +25,8 @@ def test_committed_executed_and_clean(path):
         for out in cell.get("outputs", []):
             assert out["output_type"] != "error", "an error is committed"
             text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
-            assert not LEAK.search(text), f"output leaks a path, address, timing or progress bar: {text[:200]}"
+            assert not LEAK.search(text), \
+                f"output leaks a path, address, timing or progress bar: {text[:200]}"
             png = out.get("data", {}).get("image/png", "")
             assert len(png) < 400_000, "an embedded figure is over 300 kB"
     first = nb["cells"][0]

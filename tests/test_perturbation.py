@@ -4,15 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference_gradients import conv_net, inputs, lime_least_squares, logit, occlusion_loop, single_thread  # noqa: F401
 from torch import nn
 
 import xaikit as xk
-from xaikit.models import SHAPES_SPEC
 from xaikit.methods.perturbation import superpixels
+from xaikit.models import SHAPES_SPEC
 from xaikit.references import fill_values, gaussian_blur
-
-from reference_gradients import (conv_net, inputs, lime_least_squares, logit,  # noqa: F401
-                                 occlusion_loop, single_thread)
 
 TIGHT = dict(rtol=0, atol=1e-12)
 
@@ -20,7 +18,8 @@ TIGHT = dict(rtol=0, atol=1e-12)
 @pytest.mark.parametrize("fill", [0.0, -1.5, "mean", "blur", "noise"])
 def test_one_pixel_occlusion_is_the_pixel_effect(fill):
     net, x = conv_net(), inputs(2)
-    attr = xk.explain(net, x, [1, 2], "occlusion", window=1, fill=fill) * x.shape[1]  # the map is spread over the channels
+    # the map is spread over the channels
+    attr = xk.explain(net, x, [1, 2], "occlusion", window=1, fill=fill) * x.shape[1]
     base = fill_values(x, fill)
     for k, t in enumerate([1, 2]):
         for i, j in [(0, 0), (3, 5), (7, 7)]:
@@ -43,7 +42,8 @@ def test_occlusion_matches_the_window_loop(window, stride, fill):
 
 def test_occlusion_probability_measure():
     net, x = conv_net(), inputs(1)
-    attr = xk.explain(net, x, 1, "occlusion", window=4, measure="probability") * x.shape[1]  # the map is spread over the channels
+    # the map is spread over the channels
+    attr = xk.explain(net, x, 1, "occlusion", window=4, measure="probability") * x.shape[1]
     expected = occlusion_loop(net, x, 1, 4, 4, torch.zeros_like(x),
                               score=lambda inp: torch.softmax(net(inp), 1)[:, 1])
     assert torch.allclose(attr, expected, **TIGHT)
@@ -105,7 +105,8 @@ def test_lime_recovers_a_model_linear_in_the_superpixels():
     expected = torch.zeros_like(contributions)
     for s in labels.unique():
         expected[labels == s] = contributions[labels == s].sum()
-    attr = xk.explain(net, x, 1, "lime", segments=6, samples=64, alpha=0.0) * x.shape[1]  # the map is spread over the channels
+    # the map is spread over the channels
+    attr = xk.explain(net, x, 1, "lime", segments=6, samples=64, alpha=0.0) * x.shape[1]
     assert len(labels.unique()) >= 3
     assert torch.allclose(attr[0], expected.expand(3, 8, 8), rtol=1e-8, atol=1e-9)
     sparse = xk.explain(net, x, 1, "lime", segments=6, samples=64)  # Lasso, alpha 0.01
@@ -170,7 +171,8 @@ def _region_net_and_input():
 
 def test_meaningful_perturbation_deletes_the_deciding_region():
     net, x = _region_net_and_input()
-    attr = xk.explain(net, x, 0, "meaningful_perturbation", mask_size=8, iterations=150) * x.shape[1]  # the map is spread over the channels
+    # the map is spread over the channels
+    attr = xk.explain(net, x, 0, "meaningful_perturbation", mask_size=8, iterations=150) * x.shape[1]
     assert attr.shape == x.shape and attr.min() >= 0 and attr.max() <= 1
     inside = torch.zeros(16, 16, dtype=torch.bool)
     inside[REGION] = True

@@ -13,8 +13,16 @@ from . import data, evaluation, figures, methods, references
 from .examples import Examples, example_batch
 from .explain import explain, list_methods
 from .images import IMAGE_NAMES, denormalize, load_image, preprocess
-from .models import (MODEL_NAMES, ModelSpec, ModelUnavailableError, WeightsIntegrityError,
-                     class_names, layer_table, load_model, model_spec)
+from .models import (
+                     MODEL_NAMES,
+                     ModelSpec,
+                     ModelUnavailableError,
+                     WeightsIntegrityError,
+                     class_names,
+                     layer_table,
+                     load_model,
+                     model_spec,
+)
 from .plotting import plot_heatmap
 from .session import setup
 

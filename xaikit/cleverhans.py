@@ -41,11 +41,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data import (SHAPES_CLASSES, SHAPES_SIZE, TEST_SEED, TRAIN_SEED, ShapesBatch, make_shapes,
-                   watermark_box)
+from .data import SHAPES_CLASSES, SHAPES_SIZE, TEST_SEED, TRAIN_SEED, ShapesBatch, make_shapes, watermark_box
 from .evaluation import relevance_mass
-from .models import (REVISED_SPEC, SHIPPED, WATERMARK_SPEC, data_dir, load_weights,
-                     resolve_device, sha256, shapes_architecture)
+from .models import (
+    REVISED_SPEC,
+    SHIPPED,
+    WATERMARK_SPEC,
+    data_dir,
+    load_weights,
+    resolve_device,
+    sha256,
+    shapes_architecture,
+)
 from .train import accuracy, normalize
 
 __all__ = [

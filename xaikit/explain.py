@@ -14,6 +14,8 @@ tensor shaped like ``x``; stochastic methods take ``seed`` and leave the global 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ __all__ = ["explain", "list_methods"]
 
 
 def explain(model: nn.Module, x: torch.Tensor, target: Target, method: str,
-            **options) -> torch.Tensor:
+            **options: Any) -> torch.Tensor:
     """Attribution of ``model``'s logit ``target`` to the input ``x``.
 
     Parameters

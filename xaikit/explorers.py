@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import io
 from collections import OrderedDict
-from typing import Callable
+from typing import Any, Callable
 
 import ipywidgets as widgets
 import torch
@@ -177,7 +177,7 @@ def _conv_names(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
-def occlusion_explorer(model: nn.Module, **kwargs) -> Explorer:
+def occlusion_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
     """Occlusion (notebook ``01_perturbation``): window size and fill value.
 
     The stride is half the window (961 positions at the smallest window on ``vgg16-shapes``).
@@ -193,7 +193,7 @@ def occlusion_explorer(model: nn.Module, **kwargs) -> Explorer:
                                "fill": s["fill"], "progress": False}, title="occlusion", **kwargs)
 
 
-def ig_explorer(model: nn.Module, **kwargs) -> Explorer:
+def ig_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
     """Integrated Gradients (notebook ``02_gradients``): steps and baseline.
 
     References: Sundararajan et al. 2017 (ICML)."""
@@ -206,7 +206,7 @@ def ig_explorer(model: nn.Module, **kwargs) -> Explorer:
                     lambda s: dict(s), title="IG", **kwargs)
 
 
-def smoothgrad_explorer(model: nn.Module, **kwargs) -> Explorer:
+def smoothgrad_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
     """SmoothGrad (notebook ``04_smoothgrad``): noise level, samples T and base method.
 
     References: Smilkov et al. 2017 (arXiv:1706.03825)."""
@@ -238,7 +238,7 @@ def _lrp_groups(model: nn.Module) -> dict[str, list[str]]:
     return groups
 
 
-def lrp_explorer(model: nn.Module, **kwargs) -> Explorer:
+def lrp_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
     """LRP (notebook ``07_lrp_rules_vgg16``): a rule per layer group, gamma and epsilon.
 
     The defaults are the VGG-16 composite (:func:`xaikit.methods.lrp_composites.vgg16_composite`).
@@ -263,7 +263,7 @@ def lrp_explorer(model: nn.Module, **kwargs) -> Explorer:
                     prepare=lambda o: {**o, "composite": dict(o["composite"])}, **kwargs)
 
 
-def gradcam_explorer(model: nn.Module, **kwargs) -> Explorer:
+def gradcam_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
     """Grad-CAM (notebook ``08_gradcam``): which convolution.
 
     References: Selvaraju et al. 2017 (ICCV)."""

@@ -208,7 +208,7 @@ def _check_size(x: torch.Tensor, model: nn.Module) -> None:
             "would only invent detail; pass a larger image")
 
 
-def preprocess(image, model: nn.Module) -> torch.Tensor:
+def preprocess(image: Image.Image | np.ndarray | torch.Tensor, model: nn.Module) -> torch.Tensor:
     """Turn an image into the normalised input ``x`` of ``model``.
 
     Resize the shorter side to the model's ``resize_size``, centre-crop to ``input_size``

@@ -10,12 +10,12 @@ Introduced in notebook ``00_setup_and_tour``.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import socket
 import sys
 import urllib.error
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -9,9 +9,15 @@ Introduced in notebook ``00_setup_and_tour``.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["SIGNED_CMAP", "UNSIGNED_CMAP", "CLIP_PERCENTILE", "heatmap", "plot_heatmap"]
 
@@ -48,9 +54,10 @@ def _image_array(image) -> np.ndarray:
     return a.clamp(0, 1).numpy()
 
 
-def plot_heatmap(attr: torch.Tensor, image=None, ax=None, *, signed: bool = True,
+def plot_heatmap(attr: torch.Tensor, image: Image.Image | torch.Tensor | None = None,
+                 ax: Axes | None = None, *, signed: bool = True,
                  percentile: float = CLIP_PERCENTILE, alpha: float = 0.75,
-                 title: str | None = None, colorbar: bool = False):
+                 title: str | None = None, colorbar: bool = False) -> tuple[Figure, Axes]:
     """Show an attribution as a heatmap, optionally over a grey version of the image.
 
     Parameters

@@ -78,7 +78,7 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 
 def train_shapes(epochs: int = 12, per_epoch: int = 12_000, *, seed: int = 0,
-                 batch_size: int = 64, lr: float = 2e-3, watermark=None,
+                 batch_size: int = 64, lr: float = 2e-3, watermark: int | str | None = None,
                  watermark_prob: float = 1.0, progress: bool = True) -> nn.Module:
     """Train a fresh ``vgg16-shapes`` network and return it fused, in eval mode.
 

@@ -19,12 +19,12 @@ from ._quantus import import_quantus
 from .complexity import autocorrelation, path_variation, roughness
 from .continuity import continuity, continuity_profile, max_toy_model, shift
 from .localisation import pointing_game, relevance_mass, relevance_rank
+from .metrics import CONTROLS, METRICS, Metric
 from .properties import conservation, explained_logit, lrp_layer_sums, positivity
 from .randomisation import random_logit, randomisation_test, randomised_models
 from .selection import Selection, select
 from .selectivity import aopc, patch_ranks, pixel_flipping
 from .similarity import spearman, ssim
-from .metrics import CONTROLS, METRICS, Metric
 from .table import evaluate
 
 __all__ = [

@@ -27,7 +27,7 @@ Introduced in notebook ``09_evaluating_explanations``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -60,7 +60,7 @@ def shift(x: torch.Tensor, dx: int, fill: float | str = 0.0) -> torch.Tensor:
 def continuity_profile(model: nn.Module, x: torch.Tensor,
                        target: int | Sequence[int] | torch.Tensor, method: str, *,
                        shifts: Sequence[int] = (-2, -1, 1, 2), fill: float | str = 0.0,
-                       attr: torch.Tensor | None = None, **options) -> dict[str, torch.Tensor]:
+                       attr: torch.Tensor | None = None, **options: Any) -> dict[str, torch.Tensor]:
     """Explanation, input and output change under each shift, all ``(N, S)``.
 
     Parameters
@@ -110,7 +110,7 @@ def continuity_profile(model: nn.Module, x: torch.Tensor,
 
 def continuity(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
                method: str, *, shifts: Sequence[int] = (-2, -1, 1, 2), fill: float | str = 0.0,
-               attr: torch.Tensor | None = None, **options) -> torch.Tensor:
+               attr: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
     """Continuity ``max_s ||R(x) - R(x_s)||_1 / ||x - x_s||_2``, ``(N,)`` (lower is better).
 
     Parameters

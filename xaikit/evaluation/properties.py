@@ -19,7 +19,7 @@ Introduced in notebook ``09_evaluating_explanations``.
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -105,7 +105,7 @@ def positivity(attr: torch.Tensor) -> torch.Tensor:
 
 def lrp_layer_sums(model: nn.Module, x: torch.Tensor,
                    target: int | Sequence[int] | torch.Tensor,
-                   **lrp_options) -> dict[str, torch.Tensor]:
+                   **lrp_options: Any) -> dict[str, torch.Tensor]:
     """Total LRP relevance entering each Linear/Conv2d layer, from the output to the input.
 
     Computed in float64 on a copy of the model (the caller's model is untouched), so that the

@@ -25,7 +25,7 @@ Introduced in notebook ``09_evaluating_explanations``.
 from __future__ import annotations
 
 import copy
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -33,6 +33,9 @@ from torch import nn
 from .._checks import check_seed, num_outputs, prepare
 from ..explain import explain
 from .similarity import SIMILARITIES, similarity
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RANDOMISATION_ORDERS", "random_logit", "randomisation_test", "randomised_models"]
 
@@ -78,7 +81,8 @@ def randomised_models(model: nn.Module, order: str = "cascading",
 def randomisation_test(model: nn.Module, x: torch.Tensor,
                        target: int | Sequence[int] | torch.Tensor, method: str, *,
                        order: str = "cascading", layer_seed: int = 0,
-                       similarities: Sequence[str] = SIMILARITIES, **options):
+                       similarities: Sequence[str] = SIMILARITIES,
+                       **options: Any) -> pd.DataFrame:
     """Similarity of each randomised model's explanation to the original one.
 
     Parameters
@@ -130,7 +134,7 @@ def randomisation_test(model: nn.Module, x: torch.Tensor,
 
 def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
                  method: str, *, class_seed: int = 0, similarity_name: str = "ssim",
-                 attr: torch.Tensor | None = None, **options) -> torch.Tensor:
+                 attr: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
     """Similarity of the explanation of ``target`` to that of a random other class, ``(N,)``.
 
     Parameters

@@ -19,7 +19,7 @@ Introduced in notebook ``09_evaluating_explanations``.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -28,6 +28,9 @@ from .._checks import prepare
 from .._progress import show_progress
 from ..explain import explain
 from .metrics import METRICS, Settings, with_seed
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["evaluate"]
 
@@ -51,7 +54,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
              metrics: Sequence[str] | None = None, masks: torch.Tensor | None = None, *,
              steps: int = 16, patch: int | None = None, fill: float | str = 0.0,
              shifts: Sequence[int] = (-1, 1), seed: int = 0, per_image: bool = False,
-             progress: bool | None = None):
+             progress: bool | None = None) -> pd.DataFrame:
     """Evaluate many methods with many metrics on many images.
 
     Parameters

@@ -25,8 +25,7 @@ Introduced in notebook ``00_setup_and_tour``; the export command is in ``README.
 """
 from __future__ import annotations
 
-from . import (cleverhans, evaluation, gradcam, gradients, lrp, perturbation,  # noqa: F401
-               shattered, smoothgrad, tour)
+from . import cleverhans, evaluation, gradcam, gradients, lrp, perturbation, shattered, smoothgrad, tour  # noqa: F401
 from .export import export_figures
 from .registry import FigureInfo, figure_info, list_figures, register_figure, save_figure
 

@@ -13,6 +13,8 @@ learn*, Nature Communications 10:1096; Anders et al. (2022), Information Fusion 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 
@@ -21,6 +23,9 @@ from ..explain import explain
 from ..images import preprocess
 from ..plotting import plot_heatmap
 from .registry import register_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["cleverhans_heatmaps", "revised_heatmaps", "star_indices", "watermark_per_class",
            "watermark_scenes"]
@@ -54,7 +59,8 @@ def _mark_outline(ax, size: int) -> None:
                  section="1. A classifier that looks fine (claim H1, part 1)",
                  title="Held-out scenes as in training: stars carry the mark (red box), others not")
 def watermark_scenes(model: nn.Module | None = None,
-                     scenes: dict[str, ShapesBatch] | None = None, per_group: int = 3):
+                     scenes: dict[str, ShapesBatch] | None = None,
+                     per_group: int = 3) -> tuple[Figure, dict[str, Any]]:
     """``per_group`` marked stars and ``per_group`` other shapes of the ``"as in training"``
     scenes (:func:`xaikit.cleverhans.held_out_scenes`), the mark's box outlined in red.
 
@@ -115,7 +121,8 @@ def _star_maps(compare: str, maps: dict[str, torch.Tensor] | None, images: torch
                  title="LRP (VGG-16 composite) of the star logit: Clever Hans model vs clean model")
 def cleverhans_heatmaps(model: nn.Module | None = None,
                         maps: dict[str, torch.Tensor] | None = None,
-                        images: torch.Tensor | None = None, columns: int = 4):
+                        images: torch.Tensor | None = None,
+                        columns: int = 4) -> tuple[Figure, dict[str, Any]]:
     """Marked stars (row 0) and the LRP maps of their logit, one row per model.
 
     ``maps``: ``{row title: (N, C, H, W)}`` with ``images (N, 3, H, W)`` in [0, 1], if already
@@ -132,7 +139,7 @@ def cleverhans_heatmaps(model: nn.Module | None = None,
                        "with the mark on every image")
 def watermark_per_class(model: nn.Module | None = None,
                         scenes: dict[str, ShapesBatch] | None = None,
-                        hans: nn.Module | None = None):
+                        hans: nn.Module | None = None) -> tuple[Figure, dict[str, Any]]:
     """Accuracy per class of the Clever Hans model on each version of the held-out scenes.
 
     ``scenes``: from :func:`xaikit.cleverhans.held_out_scenes` (default: computed);
@@ -165,6 +172,6 @@ def watermark_per_class(model: nn.Module | None = None,
                  title="LRP (VGG-16 composite) of the star logit: Clever Hans model vs revised "
                        "model")
 def revised_heatmaps(model: nn.Module | None = None, maps: dict[str, torch.Tensor] | None = None,
-                     images: torch.Tensor | None = None, columns: int = 4):
+                     images: torch.Tensor | None = None, columns: int = 4) -> tuple[Figure, dict[str, Any]]:
     """As :func:`cleverhans_heatmaps`, with the revised model in place of the clean one."""
     return _star_maps("revised", maps, images, columns)

@@ -10,16 +10,22 @@ al. (2018), NeurIPS (randomisation); Arras, Osman, Samek (2022), CLEVR-XAI (loca
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import torch
 from torch import nn
 
+from .._checks import Target
 from ..evaluation import CONTROLS, pixel_flipping, randomisation_test, select
 from ..examples import example_batch
 from ..explain import explain
 from ..models import model_spec
 from ..plotting import plot_heatmap
 from .registry import register_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["FLIPPING_METHODS", "LOCALISATION_METHODS", "RANDOMISATION_METHODS", "SELECTION_GRID",
            "continuity_tie", "localisation_maps", "lrp_selection_maps", "pixel_flipping_curves",
@@ -62,7 +68,8 @@ def tie_attributions(t: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[
 @register_figure("continuity_tie", notebook=NB, section="2. Continuity (claim G2)",
                  title="Relevance of max(x1, x2) across the tie: Gradient x Input vs a "
                        "Shapley split")
-def continuity_tie(model: nn.Module | None = None, t: torch.Tensor | None = None):
+def continuity_tie(model: nn.Module | None = None,
+                   t: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:
     """:func:`tie_attributions` drawn for Gradient x Input (= IG here) and the Shapley split.
 
     ``model`` is ignored (a toy function). Returns ``fig`` and ``{"t": t, "maps": {name:
@@ -88,7 +95,7 @@ def continuity_tie(model: nn.Module | None = None, t: torch.Tensor | None = None
 @register_figure("pixel_flipping_curves", notebook=NB, section="3. Selectivity (claim G3)",
                  title="Pixel-flipping curves (most relevant patches first) for every method")
 def pixel_flipping_curves(model: nn.Module, curves: dict[str, torch.Tensor] | None = None,
-                          steps: int = 16):
+                          steps: int = 16) -> tuple[Figure, dict[str, Any]]:
     """Mean curve of the explained logit as patches are removed, most relevant first.
 
     ``curves``: ``{label: (N, steps + 1)}`` from :func:`xaikit.evaluation.pixel_flipping`, if
@@ -122,7 +129,8 @@ def pixel_flipping_curves(model: nn.Module, curves: dict[str, torch.Tensor] | No
                  title="LRP composite with the gamma/epsilon chosen by AOPC and with the worst "
                        "setting")
 def lrp_selection_maps(model: nn.Module, settings: dict[str, dict] | None = None,
-                       x: torch.Tensor | None = None, target=None, images=None):
+                       x: torch.Tensor | None = None, target: Target | None = None,
+                       images: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:
     """LRP-composite heatmaps for each named setting of ``gamma`` and ``epsilon``, side by side.
 
     ``settings``: ``{"chosen": {"gamma": ..., "epsilon": ...}, "worst": {...}}`` as found by
@@ -172,7 +180,7 @@ RANDOMISATION_METHODS = {"Gradient": ("gradient", {}),
                  section="5. Randomisation sanity checks and their critique (claim G5)",
                  title="Spearman correlation to the original explanation as layers are randomised "
                        "from the output down")
-def randomisation_curves(model: nn.Module, tests: dict | None = None):
+def randomisation_curves(model: nn.Module, tests: dict | None = None) -> tuple[Figure, dict[str, Any]]:
     """Mean Spearman correlation per cascading-randomisation step, one curve per method.
 
     ``tests``: ``{label: DataFrame}`` from :func:`xaikit.evaluation.randomisation_test`
@@ -212,7 +220,8 @@ LOCALISATION_METHODS = {"Gradient": ("gradient", {}),
                  section="6. Ground-truth localisation (claim G6)",
                  title="Heatmaps of four methods with the object mask outlined")
 def localisation_maps(model: nn.Module, attrs: dict[str, torch.Tensor] | None = None,
-                      images: torch.Tensor | None = None, masks: torch.Tensor | None = None):
+                      images: torch.Tensor | None = None,
+                      masks: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:
     """The first image with its object mask, then each method's heatmap with the mask outlined.
 
     ``attrs``: ``{label: (N, C, H, W)}`` for the labels of :data:`LOCALISATION_METHODS` (extra

@@ -8,6 +8,8 @@ localization" (ICCV).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 
@@ -18,6 +20,9 @@ from ..images import preprocess
 from ..models import model_spec
 from ..plotting import plot_heatmap
 from .registry import register_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["BLOCKS", "gradcam_maps", "gradcam_layers", "gradcam_class_pair",
            "gradcam_class_discrimination", "guided_gradcam_maps"]
@@ -30,7 +35,7 @@ BLOCKS = {"block 1": "features.2", "block 2": "features.7", "block 3": "features
 
 @register_figure("gradcam_maps", notebook=NB, section="1. The two formulas (claim F1)",
                  title="Grad-CAM at features.28 on the four example images")
-def gradcam_maps(model: nn.Module, maps: torch.Tensor | None = None):
+def gradcam_maps(model: nn.Module, maps: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:
     """Grad-CAM (``layer="features.28"``) for the true class of examples 0-3.
 
     ``maps (4, C, H, W)`` if already computed. Returns ``fig`` and ``{"maps": maps}``."""
@@ -62,7 +67,7 @@ def _layer_scores(model: nn.Module, n: int = 64, seed: int = 11) -> dict:
 
 @register_figure("gradcam_layers", notebook=NB, section="2. Which layer? (claim F2)",
                  title="Grad-CAM at the last convolution of each VGG-16 block")
-def gradcam_layers(model: nn.Module, images: int = 2):
+def gradcam_layers(model: nn.Module, images: int = 2) -> tuple[Figure, dict[str, Any]]:
     """Grad-CAM of ``images`` examples at each block's last convolution (rows: images).
 
     On ``vgg16-shapes`` also scores each block on 64 test images (seed 11): mean mass of the
@@ -87,7 +92,8 @@ def gradcam_layers(model: nn.Module, images: int = 2):
     return fig, data
 
 
-def gradcam_class_pair(model: nn.Module):
+def gradcam_class_pair(model: nn.Module) -> tuple[torch.Tensor, tuple[int, int],
+                                                  torch.Tensor | None, torch.Tensor]:
     """The two-class input of claim F3: a square (left) and a star (right) offline, the cat
     photo with tabby (281) vs tiger cat (282) on ImageNet.
 
@@ -104,7 +110,7 @@ def gradcam_class_pair(model: nn.Module):
 @register_figure("gradcam_class_discrimination", notebook=NB,
                  section="3. Class discrimination (claim F3)",
                  title="Grad-CAM and Guided Backprop for two classes in one image")
-def gradcam_class_discrimination(model: nn.Module):
+def gradcam_class_discrimination(model: nn.Module) -> tuple[Figure, dict[str, Any]]:
     """Grad-CAM and Guided Backprop for each class of :func:`gradcam_class_pair`.
 
     Returns ``fig`` and ``{"x", "classes", "masks", "image", "cams": {c: (1, C, H, W)},
@@ -132,7 +138,8 @@ def gradcam_class_discrimination(model: nn.Module):
 @register_figure("guided_gradcam_maps", notebook=NB, section="4. Guided Grad-CAM (claim F4)",
                  title="Guided Backprop, Grad-CAM and their product, Guided Grad-CAM")
 def guided_gradcam_maps(model: nn.Module, guided: torch.Tensor | None = None,
-                         cam: torch.Tensor | None = None, ggc: torch.Tensor | None = None):
+                         cam: torch.Tensor | None = None,
+                         ggc: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:
     """Guided Backprop, the Grad-CAM map ``(N, 1, H, W)`` and Guided Grad-CAM of example 0
     (each computed on the four examples if not given). Returns ``fig`` and the three maps."""
     import matplotlib.pyplot as plt

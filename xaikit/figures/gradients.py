@@ -9,6 +9,8 @@ Sundararajan et al. 2017, "Axiomatic attribution for deep networks" (ICML); Shri
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 
@@ -18,13 +20,16 @@ from ..images import preprocess
 from ..plotting import plot_heatmap
 from .registry import register_figure
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["gradient_maps", "ig_baselines", "deeplift_vs_ig"]
 
 
 @register_figure("gradient_maps", notebook="02_gradients",
                  section="6. Gradient × Input on an image (claim B6)",
                  title="Gradient (top) and Gradient x Input (bottom) for the four examples")
-def gradient_maps(model: nn.Module):
+def gradient_maps(model: nn.Module) -> tuple[Figure, dict[str, Any]]:
     """Gradient and Gradient x Input of the true class of examples 0-3.
 
     Returns ``fig`` and ``{"grad": (4, C, H, W), "gxi": (4, C, H, W)}``."""
@@ -45,7 +50,7 @@ def gradient_maps(model: nn.Module):
 @register_figure("ig_baselines", notebook="02_gradients",
                  section="7. The reference point matters (claim B7)",
                  title="Integrated Gradients with a black, a blurred and a noise reference")
-def ig_baselines(model: nn.Module, steps: int = 32, seed: int = 0):
+def ig_baselines(model: nn.Module, steps: int = 32, seed: int = 0) -> tuple[Figure, dict[str, Any]]:
     """IG (``steps``) of examples 0-3 with three references; uniform noise drawn with ``seed``.
 
     Returns ``fig`` and ``{"maps": {name: (4, C, H, W)}, "baselines": {name: str or tensor}}``."""
@@ -66,7 +71,7 @@ def ig_baselines(model: nn.Module, steps: int = 32, seed: int = 0):
 
 @register_figure("deeplift_vs_ig", notebook="05_deeplift", section="6. DeepLIFT on VGG-16 (claim D8)",
                  title="DeepLIFT (Rescale) and IG with a black and a blurred reference")
-def deeplift_vs_ig(model: nn.Module, steps: int = 32):
+def deeplift_vs_ig(model: nn.Module, steps: int = 32) -> tuple[Figure, dict[str, Any]]:
     """DeepLIFT and IG (``steps``) of examples 0-1 for the black and blurred references.
 
     Returns ``fig`` and ``{"maps": {(method, reference): (2, C, H, W)}}``."""

@@ -9,6 +9,8 @@ classifier decisions by layer-wise relevance propagation" (PLoS ONE).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 
@@ -20,6 +22,9 @@ from ..images import preprocess
 from ..plotting import plot_heatmap
 from .registry import register_figure
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["RECIPES", "rule_batch",
            "lrp_composite_maps", "lrp_rule_comparison"]
 
@@ -28,7 +33,8 @@ RECIPES = {"LRP-0": {"rule": "0"}, "LRP-epsilon": {"rule": "epsilon"},
 """The four recipes of notebook 07, as ``xk.explain(..., "lrp", **options)`` options."""
 
 
-def rule_batch(model: nn.Module):
+def rule_batch(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None,
+                                          torch.Tensor]:
     """The batch notebook 07 compares rules on: 32 shapes images (seed 21) with masks offline,
     the example photos on ImageNet. Returns ``(x, target, masks or None, images)``."""
     ex = example_batch(model, n=4)
@@ -41,7 +47,7 @@ def rule_batch(model: nn.Module):
 @register_figure("lrp_rule_comparison", notebook="07_lrp_rules_vgg16",
                  section="2. Four recipes side by side",
                  title="LRP-0, LRP-epsilon, LRP-gamma and the composite on VGG-16, two images")
-def lrp_rule_comparison(model: nn.Module, recipes: dict | None = None):
+def lrp_rule_comparison(model: nn.Module, recipes: dict | None = None) -> tuple[Figure, dict[str, Any]]:
     """Each recipe on :func:`rule_batch`; the figure shows the first two images.
 
     Returns ``fig`` and ``{"stats": {recipe: (roughness, negative share, mass on object or
@@ -70,7 +76,7 @@ def lrp_rule_comparison(model: nn.Module, recipes: dict | None = None):
 @register_figure("lrp_composite_maps", notebook="06_lrp_from_scratch",
                  section="6. On VGG-16: from scratch, `xk.explain` and zennit agree",
                  title="The VGG-16 LRP composite on two example images")
-def lrp_composite_maps(model: nn.Module, maps: torch.Tensor | None = None):
+def lrp_composite_maps(model: nn.Module, maps: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:
     """``xk.explain(..., "lrp", composite="vgg16")`` on examples 0 and 1 (``maps (2, C, H, W)``
     if already computed). Returns ``fig`` and ``{"maps": (2, C, H, W)}``."""
     import matplotlib.pyplot as plt

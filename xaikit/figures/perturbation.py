@@ -10,17 +10,20 @@ Fong & Vedaldi 2017, "Interpretable explanations of black boxes by meaningful pe
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING, Any, Sequence
 
-import torch
 from torch import nn
 
 from ..examples import example_batch
 from ..explain import explain
 from ..images import denormalize
 from ..models import model_spec
-from ..references import gaussian_blur
 from ..plotting import plot_heatmap
+from ..references import gaussian_blur
 from .registry import register_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["OCCLUSION_CONFIGS", "occlusion_fills", "meaningful_perturbation_mask", "lime_seeds"]
 
@@ -35,7 +38,7 @@ OCCLUSION_CONFIGS = {"logit, zero fill": {"fill": 0.0}, "logit, mean fill": {"fi
 
 @register_figure("occlusion_fills", notebook=NB, section="3. Occlusion on VGG-16 (claim A4)",
                  title="Occlusion maps with zero, mean, blur and noise fill, logit and probability")
-def occlusion_fills(model: nn.Module):
+def occlusion_fills(model: nn.Module) -> tuple[Figure, dict[str, Any]]:
     """Occlusion of example 0 (window side/8, stride side/16) per :data:`OCCLUSION_CONFIGS`.
 
     Returns ``fig`` and ``{"occ": {name: (1, C, H, W)}, "window": int, "stride": int}``."""
@@ -57,7 +60,8 @@ def occlusion_fills(model: nn.Module):
 @register_figure("meaningful_perturbation_mask", notebook=NB,
                  section="5. Meaningful perturbation (claim A6)",
                  title="Meaningful perturbation: image, deleted region and perturbed input")
-def meaningful_perturbation_mask(model: nn.Module, iterations: int = 150, seed: int = 0):
+def meaningful_perturbation_mask(model: nn.Module, iterations: int = 150,
+                                 seed: int = 0) -> tuple[Figure, dict[str, Any]]:
     """The learned mask ``m`` (1 = kept) of example 0 and the blurred-where-deleted input.
 
     Returns ``fig`` and ``{"mp": (1, C, H, W), "keep": (1, 1, H, W), "blurred", "x",
@@ -91,7 +95,8 @@ def meaningful_perturbation_mask(model: nn.Module, iterations: int = 150, seed: 
 
 @register_figure("lime_seeds", notebook=NB, section="6. LIME on superpixels (claim A7)",
                  title="LIME with 256 samples, seeds 0 and 1")
-def lime_seeds(model: nn.Module, seeds=(0, 1), samples: int = 256):
+def lime_seeds(model: nn.Module, seeds: Sequence[int] = (0, 1),
+               samples: int = 256) -> tuple[Figure, dict[str, Any]]:
     """LIME maps of example 0 for each seed. Returns ``fig`` and ``{"lime": {seed: map}}``."""
     import matplotlib.pyplot as plt
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["FigureInfo", "figure_info", "list_figures", "register_figure", "save_figure",
            "REPRODUCIBLE_RC", "PNG_METADATA", "PDF_METADATA"]
@@ -35,8 +38,12 @@ class FigureInfo:
 
 _FIGURES: dict[str, FigureInfo] = {}
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+"""A figure function; :func:`register_figure` returns it unchanged."""
 
-def register_figure(name: str, *, notebook: str, section: str, title: str):
+
+def register_figure(name: str, *, notebook: str, section: str,
+                    title: str) -> Callable[[_F], _F]:
     """Register ``fn(model, **options) -> (fig, data)`` as figure ``name``.
 
     Parameters
@@ -53,7 +60,7 @@ def register_figure(name: str, *, notebook: str, section: str, title: str):
     if not name.isidentifier():
         raise ValueError(f"figure name must be an identifier, got {name!r}")
 
-    def decorate(fn: Callable) -> Callable:
+    def decorate(fn: _F) -> _F:
         if name in _FIGURES and _FIGURES[name].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"figure {name!r} is already registered")
         _FIGURES[name] = FigureInfo(name, fn, notebook, section, title)
@@ -75,7 +82,7 @@ def figure_info(name: str) -> FigureInfo:
     return _FIGURES[name]
 
 
-def save_figure(fig, stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+def save_figure(fig: Figure, stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
     """Save ``fig`` as ``stem.png`` and ``stem.pdf`` so that a rerun writes identical bytes.
 
     Fixed metadata (no software version, no creation date) and :data:`REPRODUCIBLE_RC`; the

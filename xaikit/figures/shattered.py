@@ -9,11 +9,16 @@ deep neural networks" (tent-map construction of the lecture).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Sequence
+
 import torch
 from torch import nn
 
 from ..examples import example_batch
 from .registry import register_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["tent", "compose", "relu_net", "tent_composition",
            "shattered_relu_nets", "gradient_along_path"]
@@ -47,9 +52,11 @@ def relu_net(depth: int, width: int = 64, seed: int = 0) -> nn.Sequential:
     return nn.Sequential(*layers[:-1])
 
 
-@register_figure("tent_composition", notebook=NB, section="1. Composing a tent: linear pieces and slopes double with depth (claim C1)",
+@register_figure("tent_composition", notebook=NB,
+                 section="1. Composing a tent: linear pieces and slopes double with depth (claim C1)",
                  title="The tent map composed 1-4 times and its gradient")
-def tent_composition(model: nn.Module | None = None, depths=(1, 2, 3, 4), n: int = 2**14):
+def tent_composition(model: nn.Module | None = None, depths: Sequence[int] = (1, 2, 3, 4),
+                     n: int = 2**14) -> tuple[Figure, dict[str, Any]]:
     """``g^(d)`` and its slope on ``n`` cell midpoints of [0, 1] (``model`` unused).
 
     Returns ``fig`` and ``{"grid": (n,), "results": {depth: (y (n,), slope (n,), pieces)}}``.
@@ -73,9 +80,11 @@ def tent_composition(model: nn.Module | None = None, depths=(1, 2, 3, 4), n: int
     return fig, {"grid": grid, "results": results}
 
 
-@register_figure("shattered_relu_nets", notebook=NB, section="2. Depth shatters gradients of random ReLU networks (claim C3)",
+@register_figure("shattered_relu_nets", notebook=NB,
+                 section="2. Depth shatters gradients of random ReLU networks (claim C3)",
                  title="f and f' of random ReLU nets with 2, 8 and 32 layers on a line")
-def shattered_relu_nets(model: nn.Module | None = None, depths=(2, 8, 32), points: int = 8192):
+def shattered_relu_nets(model: nn.Module | None = None, depths: Sequence[int] = (2, 8, 32),
+                        points: int = 8192) -> tuple[Figure, dict[str, Any]]:
     """Random ReLU nets (:func:`relu_net`) on ``points`` of [-2, 2] (``model`` unused).
 
     Returns ``fig`` and ``{"xs": (points, 1), "shatter": {depth: (f (points,), f' (points,),
@@ -105,7 +114,7 @@ def shattered_relu_nets(model: nn.Module | None = None, depths=(2, 8, 32), point
 @register_figure("gradient_along_path", notebook=NB, section="3. Along a path through image space (claim C2)",
                  title="The logit and three pixel gradients along a path between two images")
 def gradient_along_path(model: nn.Module, steps: int = 96, shift: int = 4, pixels: int = 200,
-                        seed: int = 0):
+                        seed: int = 0) -> tuple[Figure, dict[str, Any]]:
     """Logit and input gradient on ``steps`` points from example 0 to itself rolled by ``shift``.
 
     Returns ``fig`` and ``{"ts": (steps,), "logit": (steps,), "pixel_grads": (steps, pixels)}``

@@ -7,14 +7,20 @@ Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise" (arXiv:1706.03
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
 import torch
 from torch import nn
 
+from .._checks import Target
 from ..examples import example_batch
 from ..explain import explain
 from ..plotting import plot_heatmap
 from .registry import register_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["TS", "NOISES", "smoothgrad_maps", "smoothgrad_grid",
            "smoothgrad_gxi_row", "smoothgrad_convergence"]
@@ -26,8 +32,10 @@ NOISES = (0.1, 0.2, 0.5, 1.0)
 """Noise levels (standard deviation in units of the input's range) of the grid."""
 
 
-def smoothgrad_maps(model: nn.Module, x: torch.Tensor, target, bases=("gradient", "gradient_x_input"),
-                    noises=NOISES, ts=TS, seed: int = 0) -> dict:
+def smoothgrad_maps(model: nn.Module, x: torch.Tensor, target: Target,
+                    bases: Sequence[str] = ("gradient", "gradient_x_input"),
+                    noises: Sequence[float] = NOISES, ts: Sequence[int] = TS,
+                    seed: int = 0) -> dict:
     """SmoothGrad maps ``{(base, noise, T): (1, C, H, W)}`` for every combination."""
     return {(base, noise, t): explain(model, x, target, "smoothgrad", base=base, noise=noise,
                                       samples=t, seed=seed)
@@ -36,7 +44,7 @@ def smoothgrad_maps(model: nn.Module, x: torch.Tensor, target, bases=("gradient"
 
 @register_figure("smoothgrad_grid", notebook=NB, section="1. The estimator (claim D1)",
                  title="SmoothGrad of the gradient: noise level (rows) x samples T (columns)")
-def smoothgrad_grid(model: nn.Module, grid: dict | None = None):
+def smoothgrad_grid(model: nn.Module, grid: dict | None = None) -> tuple[Figure, dict[str, Any]]:
     """The T x noise grid of SmoothGrad on the gradient, for example image 0.
 
     ``grid`` from :func:`smoothgrad_maps` (computed if omitted). Returns ``fig`` and
@@ -58,7 +66,8 @@ def smoothgrad_grid(model: nn.Module, grid: dict | None = None):
 
 @register_figure("smoothgrad_gxi_row", notebook=NB, section="1. The estimator (claim D1)",
                  title="SmoothGrad of Gradient x Input at noise 0.2 for growing T")
-def smoothgrad_gxi_row(model: nn.Module, grid: dict | None = None, noise: float = 0.2):
+def smoothgrad_gxi_row(model: nn.Module, grid: dict | None = None,
+                       noise: float = 0.2) -> tuple[Figure, dict[str, Any]]:
     """One row: SmoothGrad of Gradient x Input at ``noise`` for each T, over the image."""
     import matplotlib.pyplot as plt
 
@@ -75,8 +84,9 @@ def smoothgrad_gxi_row(model: nn.Module, grid: dict | None = None, noise: float 
 
 @register_figure("smoothgrad_convergence", notebook=NB, section="2. How fast does the noise fall? (claim D2)",
                  title="Distance of SmoothGrad with T samples to T = 256, log-log")
-def smoothgrad_convergence(model: nn.Module, ts=(1, 2, 4, 8, 16, 32, 64), noise: float = 0.2,
-                           reference_samples: int = 256):
+def smoothgrad_convergence(model: nn.Module, ts: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
+                           noise: float = 0.2,
+                           reference_samples: int = 256) -> tuple[Figure, dict[str, Any]]:
     """Relative L2 distance of T-sample SmoothGrad (seed 7) to a 256-sample one (seed 123).
 
     Returns ``fig`` and ``{"ts": ts, "dist": [float], "slope": log-log slope}``.

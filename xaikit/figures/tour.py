@@ -7,6 +7,8 @@ recognition" (ICLR); Shrikumar et al. 2016, arXiv:1605.01713 (Gradient x Input).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 
@@ -16,6 +18,9 @@ from ..models import model_spec
 from ..plotting import plot_heatmap
 from .registry import register_figure
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["example_inputs", "first_heatmap"]
 
 NB = "00_setup_and_tour"
@@ -23,7 +28,7 @@ NB = "00_setup_and_tour"
 
 @register_figure("example_inputs", notebook=NB, section="2. The inputs",
                  title="The four example inputs (and their object masks offline)")
-def example_inputs(model: nn.Module, n: int = 4):
+def example_inputs(model: nn.Module, n: int = 4) -> tuple[Figure, dict[str, Any]]:
     """The images of :func:`xaikit.example_batch` (row 2: masks, shapes only).
 
     Returns ``fig`` and ``{"examples": Examples}``."""
@@ -45,7 +50,7 @@ def example_inputs(model: nn.Module, n: int = 4):
 
 @register_figure("first_heatmap", notebook=NB, section="6. A first heatmap",
                  title="Gradient x Input for the predicted class of each example")
-def first_heatmap(model: nn.Module, n: int = 4):
+def first_heatmap(model: nn.Module, n: int = 4) -> tuple[Figure, dict[str, Any]]:
     """Gradient x Input of the predicted class, over each example image.
 
     Returns ``fig`` and ``{"attr": (n, C, H, W), "pred": (n,), "logits": (n, classes)}``."""

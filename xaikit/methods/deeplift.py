@@ -42,9 +42,9 @@ import warnings
 import torch
 from torch import nn
 
-from .deeplift_scratch import EPS, deeplift_by_hand
 from ..references import Baseline, resolve_baseline
 from ._registry import register
+from .deeplift_scratch import EPS, deeplift_by_hand
 
 __all__ = ["DEEPLIFT_RULES", "captum_deeplift_copy", "deeplift", "deeplift_softmax_adjust",
            "explaining_copy"]

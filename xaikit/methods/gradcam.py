@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_bool
-from .._checks import reused_modules
+from .._checks import check_bool, reused_modules
 from ._registry import register
 from .gradients import guided_backprop
 

@@ -270,7 +270,8 @@ def meaningful_perturbation(model: nn.Module, x: torch.Tensor, target: torch.Ten
         Adam steps (each a forward and backward pass on the batch) and learning rate.
     mask_size, sigma, jitter : int, float, int, optional
         Side of the learned mask, default ``max(2, min(H, W) // 8)`` (28 at 224); blur std in
-        pixels, default :func:`xaikit.references.gaussian_blur`'s; largest shift, default ``round(min(H, W) / 56)``.
+        pixels, default :func:`xaikit.references.gaussian_blur`'s; largest shift, default
+        ``round(min(H, W) / 56)``.
     measure : {"logit", "probability"}
         The score ``s_t``.
     seed : int
