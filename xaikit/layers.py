@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 __all__ = ["ACTIVATIONS", "BATCHNORMS", "IDENTITIES", "LINEAR_LAYERS", "POOLINGS",
-           "SUPPORTED_LAYERS", "leaf_modules"]
+           "SUPPORTED_LAYERS", "leaf_modules", "sequential_layers"]
 
 LINEAR_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d)
 """Layers with weights: each gets a propagation rule (LRP) or the linear rule (DeepLIFT)."""
@@ -32,3 +32,29 @@ def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``(name, module)`` of every module without children, in registration order (the
     model itself, named ``""``, when it has no children)."""
     return [(name, m) for name, m in model.named_modules() if next(m.children(), None) is None]
+
+
+def sequential_layers(model: nn.Module) -> list[nn.Module]:
+    """The leaf layers of ``model`` in the order its ``forward`` applies them.
+
+    Walks ``nn.Sequential`` (nested ones too) and torchvision's ``VGG`` with its own ``forward``
+    (``features``, ``avgpool``, a Flatten, ``classifier``): the from-scratch LRP and DeepLIFT
+    loops of notebooks 05 and 06 run over this list. Any other structure is a ValueError: a
+    silently wrong order would give a silently wrong explanation.
+    """
+    from torchvision.models import VGG
+
+    if isinstance(model, VGG) and type(model).forward is VGG.forward:
+        parts = [model.features, model.avgpool, nn.Flatten(1), model.classifier]
+    elif isinstance(model, nn.Sequential):
+        parts = list(model)
+    else:
+        raise ValueError(f"the layer-by-layer loops walk nn.Sequential models and torchvision's "
+                         f"VGG; cannot follow the forward of {type(model).__name__}")
+    layers: list[nn.Module] = []
+    for part in parts:
+        if isinstance(part, (nn.Sequential, VGG)):
+            layers += sequential_layers(part)
+        else:
+            layers.append(part)
+    return layers

@@ -3,7 +3,7 @@
     conservation   |sum_i R_i - f_c(x)| / |f_c(x)|     (relative error; 0 = conservative)
     positivity     sum_i max(-R_i, 0) / sum_i |R_i|    (share of negative relevance; 0 = all >= 0)
 
-Relevance is in units of the explained logit (``../design.md``), so a conservative method sums
+Relevance is in units of the explained logit (the workbook's convention), so a conservative method sums
 to ``f_c(x)``; IG and DeepLIFT conserve ``f_c(x) - f_c(baseline)`` (pass ``baseline``).
 Hand-written: Quantus's ``Completeness`` returns a bool from an exact float ``==`` (no float
 explanation ever passes), compares with ``f(x) - f(x')`` where ``x'`` is its ``"black"`` baseline

@@ -27,7 +27,7 @@ Where a denominator ``|dx| < 1e-10`` (captum's ``eps``) the multiplier falls bac
 derivative: ``f'(x)`` for Rescale (as captum), the limit ``0.5 (f'(x0) + f'(x0 + dx-/+))`` of the
 ratio for RevealCancel; max-pooling routes like the gradient there.
 
-Hand-written because captum has no RevealCancel (design.md, "Dependencies"); Rescale is here only
+Hand-written because captum has no RevealCancel; Rescale is here only
 so that the two rules share one code path and the tests can compare it with captum.
 
 References
@@ -45,7 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EPS", "deeplift_by_hand", "linear_split", "sequential_layers"]
+from ..layers import sequential_layers
+
+__all__ = ["EPS", "deeplift_by_hand", "linear_split"]
 
 EPS = 1e-10
 """Below this ``|dx|`` a multiplier falls back to the derivative (captum's DeepLift ``eps``)."""
@@ -59,30 +61,12 @@ LINEAR = (nn.Linear, nn.Conv2d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool
 Map = Callable[[torch.Tensor], torch.Tensor]
 
 
-def sequential_layers(model: nn.Module) -> list[nn.Module]:
-    """The leaf layers of ``model`` in the order its ``forward`` applies them.
-
-    Walks ``nn.Sequential`` (nested ones too) and torchvision's ``VGG`` (``features``,
-    ``avgpool``, flatten, ``classifier``). Raises ``ValueError`` naming any other structure or an
-    unsupported layer: a silent wrong order would give a silently wrong explanation.
-    """
-    from torchvision.models import VGG
-
-    if isinstance(model, VGG) and type(model).forward is VGG.forward:
-        parts = [model.features, model.avgpool, nn.Flatten(1), model.classifier]
-    elif isinstance(model, nn.Sequential):
-        parts = list(model)
-    else:
-        raise ValueError(f"DeepLIFT by hand walks nn.Sequential models and torchvision's VGG; "
-                         f"cannot follow the forward of {type(model).__name__}")
-    layers: list[nn.Module] = []
-    for part in parts:
-        if isinstance(part, (nn.Sequential, VGG)):
-            layers += sequential_layers(part)
-        elif isinstance(part, LINEAR + (nn.MaxPool2d,)) or type(part) in ELEMENTWISE:
-            layers.append(part)
-        else:
-            raise ValueError(f"DeepLIFT by hand does not support layer {type(part).__name__}")
+def _supported_layers(model: nn.Module) -> list[nn.Module]:
+    """:func:`xaikit.layers.sequential_layers`, each checked against the rules written here."""
+    layers = sequential_layers(model)
+    for layer in layers:
+        if not (isinstance(layer, LINEAR + (nn.MaxPool2d,)) or type(layer) in ELEMENTWISE):
+            raise ValueError(f"DeepLIFT by hand does not support layer {type(layer).__name__}")
     return layers
 
 
@@ -261,7 +245,7 @@ def deeplift_by_hand(model: nn.Module, x: torch.Tensor, x0: torch.Tensor, target
     p, n = (a - a0).clamp(min=0), (a - a0).clamp(max=0)
     steps: list[_Step] = []
     with torch.no_grad():
-        for layer in sequential_layers(model):
+        for layer in _supported_layers(model):
             steps.append(_forward_step(layer, a, a0, p, n, rule))
             a, a0, p, n = steps[-1].out, steps[-1].out0, steps[-1].p_out, steps[-1].n_out
     if a.dim() != 2:

@@ -36,6 +36,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..layers import sequential_layers
 from .lrp_composites import vgg16_composite
 from .lrp_rules import STABILIZER, stabilize
 
@@ -201,14 +202,9 @@ def _step(layer: nn.Module, rule: str | None, a: Tensor, R: Tensor, o: dict) -> 
     return _OTHERS[type(layer)](layer, a, R, o)
 
 
-def layers_of(model: nn.Module) -> list[nn.Module]:
-    """The layers of a torchvision VGG (``features``, ``avgpool``, Flatten, ``classifier``) or
-    of an ``nn.Sequential``, as one flat list."""
-    if all(hasattr(model, n) for n in ("features", "avgpool", "classifier")):
-        return [*model.features, model.avgpool, nn.Flatten(), *model.classifier]
-    if isinstance(model, nn.Sequential):
-        return [m for m in model.modules() if next(m.children(), None) is None]
-    raise TypeError(f"cannot list the layers of {type(model).__name__}; pass a list of layers")
+layers_of = sequential_layers
+"""The layers of a torchvision VGG or an ``nn.Sequential`` as one flat list, in forward order
+(:func:`xaikit.layers.sequential_layers`, under the name notebook 06 uses)."""
 
 
 def vgg16_rules(layers: Sequence[nn.Module]) -> dict[int, str]:
