@@ -130,7 +130,7 @@ def table(n: int) -> None:
     batch = xk.data.make_shapes(n, xk.data.TEST_SEED)
     x = xk.preprocess(batch.images, model)
     start = time.perf_counter()
-    result = ev.evaluate(model, x, batch.labels, TABLE_METHODS, masks=batch.masks, steps=8)
+    result = ev.evaluate(model, x, batch.labels, TABLE_METHODS, masks=batch.masks, flip_steps=8)
     wall = time.perf_counter() - start
     print(f"\nfull evaluation table, vgg16-shapes, {n} images: {len(TABLE_METHODS)} methods x "
           f"{len(ev.METRICS)} metrics in {wall:.1f} s (one run, {torch.get_num_threads()} "

@@ -24,7 +24,7 @@ def test_evaluate_table_controls_and_long_form(rng_state_guard):
     net, x, t, masks = tiny_conv_net(), images(), torch.tensor([0, 1, 2, 0]), box_masks()
     methods = {"grad x input": "gradient_x_input", "random": "random", "uniform": "uniform",
                "smoothgrad": ("smoothgrad", {"samples": 4, "seed": 1})}
-    table = ev.evaluate(net, x, t, methods, masks=masks, steps=9, patch=4)
+    table = ev.evaluate(net, x, t, methods, masks=masks, flip_steps=9, patch=4)
     assert list(table.columns) == ["method", "metric", "mean", "std", "sem", "n",
                                    "higher_is_better"]
     assert len(table) == 4 * len(ev.METRICS)
@@ -38,7 +38,7 @@ def test_evaluate_table_controls_and_long_form(rng_state_guard):
     assert cell.loc[("random", "continuity"), "mean"] == 0  # ignores the input, too
     directions = dict(zip(table.metric, table.higher_is_better))
     assert directions == {m: spec.higher_is_better for m, spec in ev.METRICS.items()}
-    long = ev.evaluate(net, x, t, methods, masks=masks, steps=9, patch=4, per_image=True)
+    long = ev.evaluate(net, x, t, methods, masks=masks, flip_steps=9, patch=4, per_image=True)
     assert len(long) == 4 * len(ev.METRICS) * 4
     means = long.groupby(["method", "metric"])["value"].mean()
     for (method, metric), row in cell.iterrows():
@@ -48,7 +48,7 @@ def test_evaluate_table_controls_and_long_form(rng_state_guard):
 
 def test_evaluate_metric_choice_and_errors():
     net, x, t = tiny_conv_net(), images(n=2), torch.tensor([0, 1])
-    table = ev.evaluate(net, x, t, ["gradient"], steps=4, patch=4)
+    table = ev.evaluate(net, x, t, ["gradient"], flip_steps=4, patch=4)
     assert set(table.metric) == {m for m, s in ev.METRICS.items() if not s.needs_masks}
     small = ev.evaluate(net, x, t, "gradient", metrics=["positivity"])
     assert len(small) == 1 and small.loc[0, "n"] == 2
@@ -75,7 +75,7 @@ def test_select_finds_the_conservative_epsilon():
 def test_select_grid_over_two_options_maximises_aopc():
     net, x, t = tiny_conv_net(), images(n=2), torch.tensor([0, 1])
     grid = {"epsilon": [0.0, 1.0], "gamma": [0.0, 0.5]}
-    result = ev.select(net, x, t, "lrp", grid, options={"rule": "gamma"}, steps=4, patch=4)
+    result = ev.select(net, x, t, "lrp", grid, options={"rule": "gamma"}, flip_steps=4, patch=4)
     assert result.higher_is_better and result.score == "aopc_most_relevant"
     assert len(result.table) == 4 and list(result.table.columns)[:2] == ["epsilon", "gamma"]
     best = result.table["mean"].idxmax()
@@ -106,7 +106,7 @@ def test_on_vgg16_shapes_lrp_localises_better_than_random(shapes_model):
     table = ev.evaluate(shapes_model, examples.x, examples.labels,
                         {"LRP": ("lrp", {"composite": "vgg16"}), "random": "random"},
                         metrics=["relevance_mass", "aopc_most_relevant"],
-                        masks=examples.masks, steps=8)
+                        masks=examples.masks, flip_steps=8)
     cell = table.set_index(["method", "metric"])["mean"]
     assert cell[("LRP", "relevance_mass")] > 2 * cell[("random", "relevance_mass")]
     assert cell[("LRP", "aopc_most_relevant")] > cell[("random", "aopc_most_relevant")]

@@ -34,7 +34,7 @@ CONTROLS: tuple[str, ...] = tuple(list_controls())
 class Settings:
     """Settings shared by the metrics of one :func:`evaluate` call (see its docstring)."""
 
-    steps: int = 16
+    flip_steps: int = 16
     patch: int | None = None
     fill: float | str = 0.0
     shifts: tuple[int, ...] = (-1, 1)
@@ -82,7 +82,7 @@ def _random_logit(model, x, t, attr, masks, method, options, s):
 
 def _aopc(order: str):
     def fn(model, x, t, attr, masks, method, options, s):
-        return aopc(pixel_flipping(model, x, attr, t, steps=s.steps, patch=s.patch, fill=s.fill,
+        return aopc(pixel_flipping(model, x, attr, t, steps=s.flip_steps, patch=s.patch, fill=s.fill,
                                    order=order, seed=s.seed))
     return fn
 

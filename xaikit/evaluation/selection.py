@@ -62,7 +62,7 @@ class Selection:
 def select(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
            method: str, grid: Mapping[str, Sequence], *, score: str = "aopc_most_relevant",
            masks: torch.Tensor | None = None, options: Mapping | None = None,
-           steps: int = 16, patch: int | None = None, fill: float | str = 0.0,
+           flip_steps: int = 16, patch: int | None = None, fill: float | str = 0.0,
            seed: int = 0) -> Selection:
     """Grid search of ``method``'s options maximising (or minimising) a score.
 
@@ -80,7 +80,7 @@ def select(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torc
         ``(N, H, W)`` object masks, for the localisation scores.
     options : mapping, optional
         Fixed options passed with every setting (e.g. ``{"rule": "gamma"}``).
-    steps, patch, fill, seed
+    flip_steps, patch, fill, seed
         Settings of the score (see :func:`~xaikit.evaluation.evaluate`).
 
     Returns
@@ -105,7 +105,7 @@ def select(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torc
         raise ValueError(f"score {score!r} needs masks=(N, H, W) object masks")
     t = prepare(model, x, target)
     check_seed(seed)
-    fixed, settings = dict(options or {}), Settings(steps, patch, fill, (-1, 1), seed)
+    fixed, settings = dict(options or {}), Settings(flip_steps, patch, fill, (-1, 1), seed)
     clash = sorted(set(fixed) & set(grid))
     if clash:
         raise ValueError(f"option(s) {clash} are both fixed and in the grid")

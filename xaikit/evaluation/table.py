@@ -52,7 +52,7 @@ def _methods(methods) -> dict[str, tuple[str, dict]]:
 def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
              methods: Sequence[str] | Mapping[str, str | tuple[str, Mapping]],
              metrics: Sequence[str] | None = None, masks: torch.Tensor | None = None, *,
-             steps: int = 16, patch: int | None = None, fill: float | str = 0.0,
+             flip_steps: int = 16, patch: int | None = None, fill: float | str = 0.0,
              shifts: Sequence[int] = (-1, 1), seed: int = 0, per_image: bool = False,
              progress: bool | None = None) -> pd.DataFrame:
     """Evaluate many methods with many metrics on many images.
@@ -69,7 +69,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
         is None).
     masks : torch.Tensor, optional
         ``(N, H, W)`` bool object masks for the localisation metrics.
-    steps, patch, fill
+    flip_steps, patch, fill
         Pixel-flipping settings (:func:`~xaikit.evaluation.pixel_flipping`).
     shifts : sequence of int
         Continuity shifts in pixels (:func:`~xaikit.evaluation.continuity`).
@@ -91,7 +91,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
     -----
     Cost per method with every metric: the explanation of ``x``, three more explanation calls
     (the ``len(shifts)`` shifted copies in one batch, the randomised model, the other class)
-    and ``2 (steps + 1)`` forward passes of the batch for the two AOPCs; the rest is cheap.
+    and ``2 (flip_steps + 1)`` forward passes of the batch for the two AOPCs; the rest is cheap.
     benchmarks/bench_evaluation.py times 15 methods x 10 metrics on 100 shapes images.
 
     References
@@ -109,7 +109,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
         raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
     if masks is None and any(METRICS[m].needs_masks for m in chosen):
         raise ValueError("the localisation metrics need masks=(N, H, W) object masks")
-    settings = Settings(steps, patch, fill, tuple(int(s) for s in shifts), seed)
+    settings = Settings(flip_steps, patch, fill, tuple(int(s) for s in shifts), seed)
     specs = _methods(methods)
     show = show_progress(progress)
     rows = []

@@ -149,7 +149,7 @@ def lrp_selection_maps(model: nn.Module, settings: dict[str, dict] | None = None
         half = len(ex.x) // 2
     if settings is None:
         sel = select(model, ex.x[:half], ex.labels[:half], "lrp", SELECTION_GRID,
-                     options={"composite": "vgg16"}, steps=8,
+                     options={"composite": "vgg16"}, flip_steps=8,
                      patch=model_spec(model).input_size // 8)
         settings = {"chosen": sel.best, "worst": sel.worst}
     if x is None:
