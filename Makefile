@@ -11,14 +11,14 @@ export XAIKIT_MODEL
 # is present (`make lab` uses the GPU when there is one; XAIKIT_DEVICE=cpu there to compare).
 TEST_ENV := XAIKIT_OFFLINE=1 XAIKIT_DEVICE=cpu
 
-.PHONY: setup lab test lint unit notebooks notebooks-other-machine execute test-imagenet-path train figures clean
+.PHONY: setup lab book test lint unit notebooks notebooks-other-machine execute test-imagenet-path train figures clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,book]"
 	touch $(STAMP)
 
 # As root (containers) it adds --allow-root; without a display it opens no browser and
@@ -38,7 +38,7 @@ test: setup lint
 	$(TEST_ENV) $(OTHER_MACHINE) $(PY) -m pytest tests notebooks $(NBVAL) -p no:cacheprovider
 
 lint: setup
-	$(VENV)/bin/ruff check xaikit tests benchmarks
+	$(VENV)/bin/ruff check xaikit tests benchmarks book
 
 unit: setup
 	$(TEST_ENV) $(PY) -m pytest tests
@@ -70,5 +70,12 @@ FIGURES ?= figures
 figures: setup
 	$(PY) -m xaikit figures --model $(XAIKIT_MODEL) --out $(FIGURES) --force
 
+# The workbook as a website in book/_build/html (Sphinx + myst-nb, config in book/): the committed
+# notebooks with their stored outputs (nothing executed), the README's quickstart and the learning
+# path; MathJax is bundled, so it builds and reads offline. Fresh and warning-free every time.
+book: setup
+	$(PY) -m sphinx -b html --fresh-env --write-all --fail-on-warning --keep-going --quiet book book/_build/html
+	@echo "book: open book/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info book/_build book/notebooks

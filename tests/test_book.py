@@ -54,9 +54,9 @@ class Notebook:
         markdown = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
         self.name = path.stem
         self.page = f"notebooks/{self.name}.html"
-        self.title = next(line[2:].strip() for text in markdown for line in text.splitlines()
-                          if line.startswith("# "))
-        self.figures = sum("image/png" in out.get("data", {})
+        heading = next(line[2:] for text in markdown for line in text.splitlines() if line.startswith("# "))
+        self.title = re.sub(r"[`*]", "", heading).strip()
+        self.figures = sum(any(mime.startswith("image/") for mime in out.get("data", {}))
                            for c in nb["cells"] for out in c.get("outputs", []))
         self.equations = sum(len(MATH.findall(text)) for text in markdown)
         self.links = {m.group(1) for text in markdown for m in NOTEBOOK_LINK.finditer(text)}
@@ -65,16 +65,16 @@ class Notebook:
         return self.name
 
 
-BOOKS = [Notebook(path) for path in NOTEBOOKS]
+PAGES = [Notebook(path) for path in NOTEBOOKS]
 
 
 def test_the_workbook_is_what_the_checks_expect():
     """Guards the checks below against passing vacuously."""
-    assert len(BOOKS) == 11, [nb.name for nb in BOOKS]
-    by_name = {nb.name[:2]: nb for nb in BOOKS}
+    assert len(PAGES) >= 11, [nb.name for nb in PAGES]
+    by_name = {nb.name[:2]: nb for nb in PAGES}
     for number in ("02", "05", "06"):
         assert by_name[number].equations >= 10, by_name[number]
-    assert all(nb.figures >= 1 for nb in BOOKS), [(nb, nb.figures) for nb in BOOKS]
+    assert all(nb.figures >= 1 for nb in PAGES), [(nb, nb.figures) for nb in PAGES]
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +120,8 @@ def _parse(path: Path) -> _Page:
 
 
 def _pages(site: Path) -> list[Path]:
-    return [site / "index.html"] + [site / nb.page for nb in BOOKS]
+    """The front page and every notebook's page that was built (a missing one fails below)."""
+    return [page for page in [site / "index.html"] + [site / nb.page for nb in PAGES] if page.is_file()]
 
 
 def _local_target(site: Path, page: Path, address: str) -> tuple[Path, str] | None:
@@ -136,7 +137,7 @@ def _local_target(site: Path, page: Path, address: str) -> tuple[Path, str] | No
 
 
 def test_every_notebook_has_a_page_with_its_figures(site):
-    for nb in BOOKS:
+    for nb in PAGES:
         page = site / nb.page
         assert page.is_file(), f"no page for {nb.name}"
         images = [a for tag, a in _parse(page).refs if tag == "img" and "_images/" in a]
@@ -174,12 +175,52 @@ def test_every_local_link_resolves(site):
 def test_links_between_notebooks_go_to_their_pages(site):
     """Every link to a notebook (learning path, notebooks) is a link to its built page."""
     index = [a for tag, a in _parse(site / "index.html").refs if tag == "a"]
-    for nb in BOOKS:
+    for nb in PAGES:
         assert f"{nb.page}" in {urlsplit(a).path for a in index}, f"index does not link {nb.page}"
-    for nb in BOOKS:
+    for nb in PAGES:
         hrefs = {urlsplit(a).path for tag, a in _parse(site / nb.page).refs if tag == "a"}
         for target in nb.links:
             assert f"{target}.html" in hrefs, f"{nb.name} links {target}.ipynb; page lacks it"
+
+
+def _notebook(markdown: str, code: str) -> str:
+    cell = {"cell_type": "code", "id": "code", "execution_count": 1, "source": code, "outputs": [],
+            "metadata": {"jupyter": {"source_hidden": True}, "tags": ["solution"]}}
+    text = {"cell_type": "markdown", "id": "text", "metadata": {}, "source": markdown}
+    metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                "language_info": {"name": "python", "pygments_lexer": "ipython3"}}
+    return json.dumps({"cells": [text, cell], "metadata": metadata, "nbformat": 4, "nbformat_minor": 5})
+
+
+def test_links_written_in_notebooks_resolve(tmp_path):
+    """The link forms a notebook may use, in a two-notebook workbook built with book/'s setup:
+    to another notebook, to a section of one, to the learning path (the front page); and a
+    cell saved collapsed stays collapsed."""
+    shutil.copytree(BOOK, tmp_path / "book", ignore=shutil.ignore_patterns("_build", "notebooks"))
+    (tmp_path / "README.md").write_text("# toy\n\n## Quickstart\n\n`make lab`\n\n## The workbook\n")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "README.md").write_text("# The workbook\n\n| notebook |\n| --- |\n"
+                                         "| [00_a](00_a.ipynb) |\n| [01_b](01_b.ipynb) |\n")
+    (notebooks / "00_a.ipynb").write_text(_notebook(
+        "# 00 · A\n\n## Part one\n\nSee [notebook 01](01_b.ipynb), [its part two](01_b.ipynb#part-two)"
+        " and [the learning path](README.md).", "answer = 42"))
+    (notebooks / "01_b.ipynb").write_text(_notebook("# 01 · B\n\n## Part two\n\nBack to "
+                                                    "[part one](00_a.ipynb#part-one).", "x = 1"))
+    out = tmp_path / "html"
+    run = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q",
+                          str(tmp_path / "book"), str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    a = _parse(out / "notebooks" / "00_a.html")
+    hrefs = [address for tag, address in a.refs if tag == "a"]
+    for expected in ("01_b.html", "01_b.html#part-two", "../index.html"):
+        assert expected in hrefs, (expected, hrefs)
+    assert "00_a.html#part-one" in [address for tag, address in _parse(out / "notebooks" / "01_b.html").refs]
+    assert "part-two" in _parse(out / "notebooks" / "01_b.html").ids
+    page = (out / "notebooks" / "00_a.html").read_text(encoding="utf-8")
+    assert re.search(r'<details class="[^"]*hide[^"]*above-input', page), "the collapsed cell is shown"
+    front = [address for tag, address in _parse(out / "index.html").refs if tag == "a"]
+    assert {"notebooks/00_a.html", "notebooks/01_b.html"} <= set(front), front
 
 
 # -- in the browser ---------------------------------------------------------------------------------
@@ -246,10 +287,17 @@ class _Visit:
 
     def typeset(self):
         """Wait for MathJax (a deferred script, on pages with math) to finish typesetting."""
-        if self.page.locator("script[src*='mathjax']").count():
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        if not self.page.locator("script[src*='mathjax']").count():
+            return
+        try:
             self.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                                        timeout=30_000)
-            self.page.evaluate("() => MathJax.startup.promise.then(() => true)")
+                                        timeout=20_000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"MathJax did not start on {self.page.url}; requests outside the "
+                                 f"site: {self.outside}; failed: {self.failed}") from None
+        self.page.evaluate("() => MathJax.startup.promise.then(() => true)")
 
     def check_clean(self):
         assert not self.outside, f"requests outside the site: {self.outside}"
@@ -258,15 +306,15 @@ class _Visit:
 
 
 @pytest.fixture()
-def visit(browser, server, tmp_path):
-    from playwright.sync_api import Error as PlaywrightError
-
+def visit(browser, server, request, tmp_path):
+    """A fresh browser page; after a failed test, a screenshot of it (path on stderr)."""
+    failed = request.session.testsfailed
     page = _Visit(browser, server)
+    yield page
     try:
-        yield page
-    except (AssertionError, PlaywrightError):
-        page.page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-        raise
+        if request.session.testsfailed > failed:      # the call's report comes before teardown
+            page.page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'failure.png'}", file=sys.stderr)
     finally:
         page.page.close()
 
@@ -291,7 +339,7 @@ _FIGURES_LOADED = """() => { const a = Array.from(document.querySelectorAll('art
 
 
 @needs_chromium
-@pytest.mark.parametrize("nb", BOOKS, ids=[nb.name for nb in BOOKS])
+@pytest.mark.parametrize("nb", PAGES, ids=[nb.name for nb in PAGES])
 def test_notebook_page_shows_figures_and_typeset_equations(visit, nb):
     visit.open(nb.page)
     assert nb.title in visit.page.title(), (visit.page.title(), nb.title)
@@ -323,18 +371,18 @@ def test_front_page_quickstart_learning_path_and_order(visit):
     assert "make lab" in text and "make test" in text
 
     rows = article.locator("table tbody tr")
-    assert rows.count() == len(BOOKS)
+    assert rows.count() == len(PAGES)
     linked = [rows.nth(i).locator("a").first.get_attribute("href") for i in range(rows.count())]
-    assert linked == [nb.page for nb in BOOKS], linked
+    assert linked == [nb.page for nb in PAGES], linked
 
     sidebar = visit.page.locator("nav.bd-docs-nav a.reference.internal")
     order = [urlsplit(a).path for a in sidebar.evaluate_all("l => l.map(a => a.getAttribute('href'))")]
-    assert order == [nb.page for nb in BOOKS], order
+    assert order == [nb.page for nb in PAGES], order
 
     # follow the learning path's link to notebook 06: its page opens, equations typeset
     rows.nth(6).locator("a").first.click()
-    visit.page.wait_for_url(f"**/{BOOKS[6].page}")
+    visit.page.wait_for_url(f"**/{PAGES[6].page}")
     visit.typeset()
-    assert BOOKS[6].title in visit.page.title()
+    assert PAGES[6].title in visit.page.title()
     assert visit.page.evaluate(_MATH_STATE)["typeset"] > 0
     visit.check_clean()
