@@ -13,11 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import zennit.rules as zr
+from reference_lrp import STAB, reference_lrp
 from torch import nn
 from zennit.attribution import Gradient
 from zennit.composites import NameMapComposite
 
-from reference_lrp import STAB, reference_lrp
 from xaikit.methods.lrp import lrp
 from xaikit.methods.lrp_composites import vgg16_composite
 from xaikit.methods.lrp_scratch import layers_of, lrp_scratch, vgg16_rules
@@ -385,3 +385,66 @@ def test_registered_in_explain_with_logit_units():
     assert attr.shape == x.shape
     assert torch.allclose(attr.sum((1, 2, 3)), model(x)[torch.arange(2), t], rtol=CONSERVE,
                           atol=0)
+
+
+def test_zb_with_per_sample_bounds_and_bias_free_first_layer():
+    """z^B's bound terms run on the bounds' own batch: per-sample (N, C, H, W) bounds give
+    what zennit gives and what single calls with each sample's bounds give; a first layer
+    without bias takes the other branch of the denominator."""
+    for bias in (True, False):
+        model = tiny_cnn()
+        if not bias:
+            model[0].bias = None
+        x = inputs(3, signed=True)
+        t = top_target(model, x)
+        g = torch.Generator().manual_seed(5)
+        low = x - torch.rand(x.shape, generator=g, dtype=torch.float64)
+        high = x + torch.rand(x.shape, generator=g, dtype=torch.float64)
+        rules = {"0": "zb", "3": "gamma", "6": "epsilon", "8": "0"}
+        ours = lrp(model, x, t, composite=rules, low=low, high=high)
+        assert rel(ours, zennit_lrp(model, x, t, rules, low=low, high=high)) < TOL
+        singles = torch.cat([lrp(model, x[i:i + 1], t[i:i + 1], composite=rules,
+                                 low=low[i:i + 1], high=high[i:i + 1]) for i in range(3)])
+        assert rel(ours, singles) < 1e-12
+
+
+def test_zb_on_a_linear_input_layer_matches_zennit():
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(),
+                              nn.Linear(6, 3)).double().eval().requires_grad_(False)
+    x = torch.rand(2, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    t = torch.tensor([0, 2])
+    rules = {"0": "zb", "2": "0"}
+    low, high = torch.full((1, 8), -0.5, dtype=torch.float64), torch.ones(1, 8, dtype=torch.float64)
+    ours = lrp(model, x, t, composite=rules, low=low, high=high)
+    assert ours.abs().max() > 0
+    assert rel(ours, zennit_lrp(model, x, t, rules, low=low, high=high)) < TOL
+
+
+def test_gamma_usual_case_check_counts_nan_as_relevance():
+    from xaikit.methods.lrp_rules import _all_zero
+
+    assert _all_zero(torch.zeros(3, 4)) and _all_zero(torch.zeros(0))
+    assert _all_zero(torch.tensor([0.0, -0.0]))
+    assert not _all_zero(torch.tensor([0.0, -1e-30]))
+    assert not _all_zero(torch.tensor([0.0, 2.0]))
+    assert not _all_zero(torch.tensor([0.0, float("nan")]))
+
+
+def test_handlers_match_the_layer_groups():
+    """One list of supported layers (xaikit.layers): LRP hooks each type in it except the
+    BatchNorms (folded before), and a drift between the two lists fails at import."""
+    from xaikit import layers
+    from xaikit.methods import lrp as lrp_module
+
+    assert set(lrp_module._HANDLERS) == set(layers.SUPPORTED_LAYERS) - set(layers.BATCHNORMS)
+    saved = dict(lrp_module._HANDLERS)
+    try:
+        del lrp_module._HANDLERS[nn.AvgPool2d]
+        lrp_module._HANDLERS[nn.Tanh] = lrp_module._Hooks._gradient
+        with pytest.raises(ImportError, match="no handler for AvgPool2d.*unsupported Tanh"):
+            lrp_module._check_handlers()
+    finally:
+        lrp_module._HANDLERS.clear()
+        lrp_module._HANDLERS.update(saved)

@@ -14,9 +14,13 @@ once per input/parameter modifier (its Gamma rule: 5 convolutions and 4 gradient
 layer), and its ``EpsilonGammaBox`` composite costs about 14 forward passes on VGG-16, where the
 workbook asks for LRP within 2x of a plain gradient. The rules here compute the same quantities
 with one extra convolution per gamma layer and no second backward pass: ``composite="vgg16"``
-measured 1.4-1.6x a gradient on VGG-16 (benchmarks/bench_lrp.py). zennit remains the
-cross-check: tests/test_lrp.py compares every rule and the composites with zennit to float64
-precision.
+measured 1.33-1.44x a gradient on VGG-16 at batch 1, 8 and 16 (2 CPU threads,
+benchmarks/bench_lrp.py). The floor is about 1.3x: the gamma layers' modified forward
+convolutions (``W + gamma W^+`` on blocks 1-3, 60 % of VGG-16's forward FLOPs) are the one
+cost a gradient does not have; the rest is a few element-wise passes per layer, written to
+allocate as few activation-sized buffers as possible (on the CPU, first touching a fresh
+buffer costs about twice the arithmetic on it). zennit remains the cross-check:
+tests/test_lrp.py compares every rule and the composites with zennit to float64 precision.
 
 Introduced in notebook ``06_lrp_from_scratch``; composites in ``07_lrp_rules_vgg16``.
 
@@ -38,9 +42,10 @@ import torch.nn.utils.fusion
 from torch import Tensor, nn
 
 from .._checks import check_bool, check_choice, check_real
+from ..layers import BATCHNORMS, IDENTITIES, LINEAR_LAYERS, SUPPORTED_LAYERS
 from ._registry import register
 from .lrp_composites import COMPOSITES, resolve_rules, vgg16_composite
-from .lrp_rules import INPUT_ONLY_RULES, RULES, STABILIZER, RuleOptions, kernel, stabilize
+from .lrp_rules import INPUT_ONLY_RULES, KERNEL_TYPES, RULES, STABILIZER, RuleOptions, kernel, stabilize
 
 __all__ = ["COMPOSITES", "MAXPOOL_MODES", "lrp", "resolve_rules", "vgg16_composite"]
 
@@ -110,6 +115,9 @@ class _Hooks:
         self.stack.close()
 
     def _install(self, name: str, module: nn.Module) -> None:
+        # The type, training-mode and used-twice checks repeat what xk.explain already checked
+        # (check_eval_mode, check_propagation); they stay for direct calls of lrp(), cost a
+        # dict look-up and one Python hook call per layer, and cannot disagree with explain.
         handler = _HANDLERS.get(type(module))
         if handler is None:
             raise ValueError(f"LRP does not support layer {name} ({type(module).__name__})")
@@ -163,13 +171,35 @@ class _Hooks:
 
 
 _HANDLERS: dict[type[nn.Module], Callable] = {
-    nn.Linear: _Hooks._layer, nn.Conv2d: _Hooks._layer, nn.ReLU: _Hooks._relu,
+    **dict.fromkeys(LINEAR_LAYERS, _Hooks._layer),  # a rule of lrp_rules.RULES
+    nn.ReLU: _Hooks._relu,  # ACTIVATIONS and POOLINGS: one handler per type
     nn.MaxPool2d: _Hooks._maxpool, nn.AvgPool2d: _Hooks._avgpool,
-    nn.AdaptiveAvgPool2d: _Hooks._avgpool, nn.Flatten: _Hooks._gradient,
-    nn.Dropout: _Hooks._gradient, nn.Identity: _Hooks._gradient,
+    nn.AdaptiveAvgPool2d: _Hooks._avgpool,
+    **dict.fromkeys(IDENTITIES, _Hooks._gradient),
 }
 """Leaf layer type -> how relevance crosses it (None: the plain gradient, exact for identities
-and winner-take-all max-pooling). BatchNorm2d is folded away before (:func:`_canonized`)."""
+and winner-take-all max-pooling). BatchNorm2d is folded away before (:func:`_canonized`).
+
+The types are those of :mod:`xaikit.layers` (checked at import below): a layer added there
+needs a handler here, and this table cannot accept a layer the other methods refuse."""
+
+
+def _check_handlers() -> None:
+    """Raise ImportError unless ``_HANDLERS`` covers exactly ``SUPPORTED_LAYERS`` less the
+    BatchNorms (folded, never hooked) and every linear layer type has a rule kernel."""
+    def names(types) -> str:
+        return ", ".join(sorted(t.__name__ for t in types)) or "-"
+
+    expected = set(SUPPORTED_LAYERS) - set(BATCHNORMS)
+    missing, extra = expected - set(_HANDLERS), set(_HANDLERS) - expected
+    no_kernel = set(LINEAR_LAYERS) - set(KERNEL_TYPES)
+    if missing or extra or no_kernel:
+        raise ImportError("xaikit.methods.lrp is out of step with xaikit.layers: no handler "
+                          f"for {names(missing)}; a handler for unsupported {names(extra)}; "
+                          f"no rule kernel for {names(no_kernel)}")
+
+
+_check_handlers()
 
 
 @contextmanager

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["RULES", "STABILIZER", "Kernel", "RuleOptions", "kernel", "stabilize"]
+__all__ = ["KERNEL_TYPES", "RULES", "STABILIZER", "Kernel", "RuleOptions", "kernel",
+           "stabilize"]
 
 STABILIZER = 1e-9
 """Added (with the sign of ``z``) to every denominator so that ``R / z`` is defined (as the
@@ -126,6 +127,10 @@ def _conv_kernel(module: nn.Conv2d) -> Kernel:
 _KERNELS: dict[type[nn.Module], Callable[..., Kernel]] = {
     nn.Linear: _linear_kernel, nn.Conv2d: _conv_kernel}
 
+KERNEL_TYPES: tuple[type[nn.Module], ...] = tuple(_KERNELS)
+"""The layer types the rules apply to (:mod:`xaikit.methods.lrp` checks them against
+:data:`xaikit.layers.LINEAR_LAYERS`)."""
+
 
 def kernel(module: nn.Module) -> Kernel:
     """The :class:`Kernel` of a Linear or Conv2d module (ValueError for anything else)."""
@@ -135,33 +140,67 @@ def kernel(module: nn.Module) -> Kernel:
     return build(module)
 
 
+def _eps(value: float, like: Tensor) -> Tensor:
+    return torch.tensor(value, dtype=like.dtype, device=like.device)
+
+
+def _ratio(R: Tensor, z: Tensor, eps: float, out: Tensor | None = None) -> Tensor:
+    """``R / stabilize(z, eps)`` in one buffer (``out``, shaped like ``z`` and not ``z``
+    itself, or a new one).
+
+    The same values as ``R / stabilize(z, eps)`` (``copysign(eps, z) + z`` is ``z +
+    copysign(eps, z)``) with one allocation instead of three: on the CPU, first touching a
+    fresh activation-sized buffer costs about twice the arithmetic on it.
+    """
+    den = torch.copysign(_eps(eps, z), z, out=out)
+    den.add_(z)
+    return torch.div(R, den, out=den)
+
+
+def _all_zero(t: Tensor) -> bool:
+    """``not t.any()`` for a float tensor (NaN counts as nonzero), reading ``t`` once with
+    aminmax, several times faster than ``any()`` on the CPU."""
+    if t.numel() == 0:
+        return True
+    low, high = torch.aminmax(t)
+    return bool((low == 0) & (high == 0))
+
+
+def _one_term(k: Kernel, a: Tensor, w: Tensor, b: Tensor | None, R: Tensor,
+              out: Tensor | None = None) -> Tensor:
+    """``a * W^T (R / stabilize(W a + b))``: one modified forward, one transpose."""
+    s = _ratio(R, k.forward(a, w, b), STABILIZER, out)
+    return k.transpose(s, w, a).mul_(a)  # the transpose is a fresh tensor
+
+
 def _terms(k: Kernel, inputs: list[Tensor], weights: list[Tensor], b: Tensor | None,
            R: Tensor) -> Tensor:
     """``R_in = sum_t inputs_t * W_t^T s`` with ``s = R / (sum_t W_t inputs_t + b)``.
 
-    The terms of a rule (the positive and negative parts of gamma or z+, the three of z^B) run
-    as one stacked call of the layer when the kernel allows it.
+    The terms of a rule (the positive and negative parts of gamma or z+) run as one stacked
+    call of the layer when the kernel allows it.
     """
     if len(inputs) == 1:
-        s = R / stabilize(k.forward(inputs[0], weights[0], b), STABILIZER)
-        return inputs[0] * k.transpose(s, weights[0], inputs[0])
+        return _one_term(k, inputs[0], weights[0], b, R)
     if not k.stackable:
         den = k.forward(inputs[0], weights[0], b)
         for x, w in zip(inputs[1:], weights[1:]):
-            den = den + k.forward(x, w, None)
-        s = R / stabilize(den, STABILIZER)
+            den.add_(k.forward(x, w, None))
+        s = _ratio(R, den, STABILIZER)
         return sum(x * k.transpose(s, w, x) for x, w in zip(inputs, weights))
     x, w = torch.cat(inputs, dim=1), torch.cat(weights, dim=1)
-    s = R / stabilize(k.forward(x, w, b), STABILIZER)
-    return sum((x * k.transpose(s, w, x)).chunk(len(inputs), dim=1))
+    s = _ratio(R, k.forward(x, w, b), STABILIZER)
+    return sum(k.transpose(s, w, x).mul_(x).chunk(len(inputs), dim=1))
 
 
 def _signed_terms(k: Kernel, a: Tensor, R: Tensor, w_pos_in: Tensor,
-                  w_neg_in: Callable[[], Tensor], b: Tensor | None) -> Tensor:
+                  w_neg_in: Callable[[], Tensor], b: Tensor | None,
+                  out: Tensor | None = None) -> Tensor:
     """Positive inputs weighted by ``w_pos_in`` (with bias ``b``), negative ones by
-    ``w_neg_in()`` (built only when some input is negative)."""
+    ``w_neg_in()`` (built only when some input is negative). ``out``: a scratch buffer shaped
+    like the layer's output."""
     if bool(a.min() >= 0):  # after a ReLU: one term
-        return _terms(k, [a], [w_pos_in], b, R)
+        return _one_term(k, a, w_pos_in, b, R, out)
     return _terms(k, [a.clamp(min=0), a.clamp(max=0)], [w_pos_in, w_neg_in()], b, R)
 
 
@@ -190,8 +229,8 @@ def rule_epsilon(k: Kernel, a: Tensor, z: Tensor, R: Tensor, o: RuleOptions,
         ``(N, *in)`` input relevance.
     """
     denominator = z if o.bias else k.without_bias(z)
-    s = R / stabilize(denominator, o.epsilon if eps is None else eps)
-    return a * k.transpose(s, k.weight, a)
+    s = _ratio(R, denominator, o.epsilon if eps is None else eps)
+    return k.transpose(s, k.weight, a).mul_(a)
 
 
 def rule_zero(k: Kernel, a: Tensor, z: Tensor, R: Tensor, o: RuleOptions) -> Tensor:
@@ -221,8 +260,10 @@ def rule_gamma(k: Kernel, a: Tensor, z: Tensor, R: Tensor, o: RuleOptions) -> Te
         return w + g * w.clamp(max=0)
 
     b_up = None if b is None else b + g * b.clamp(min=0)
-    if not bool((R * z.clamp(max=0)).any()):  # usual case: no relevance on z < 0
-        return _signed_terms(k, a, R, w_up(), w_down, b_up)
+    # Relevance on z < 0? R * min(z, 0), in a buffer that then holds the denominator.
+    scratch = torch.clamp(z, max=0).mul_(R)
+    if _all_zero(scratch):  # usual case: no relevance on z < 0
+        return _signed_terms(k, a, R, w_up(), w_down, b_up, scratch)
     b_down = None if b is None else b + g * b.clamp(max=0)
     return (_signed_terms(k, a, R * (z > 0), w_up(), w_down, b_up)
             + _signed_terms(k, a, R * (z < 0), w_down(), w_up, b_down))
@@ -272,9 +313,25 @@ def rule_zb(k: Kernel, a: Tensor, z: Tensor, R: Tensor, o: RuleOptions) -> Tenso
     ``ZBox``). Needs ``o.low``/``o.high`` broadcastable to ``a`` (the model input).
     Shapes as in :func:`rule_epsilon`.
     """
-    low, high = o.low.to(a).expand_as(a), o.high.to(a).expand_as(a)
     w = k.weight
-    return _terms(k, [a, low, high], [w, -w.clamp(min=0), -w.clamp(max=0)], None, R)
+    w_low, w_high = -w.clamp(min=0), -w.clamp(max=0)
+    low, high = o.low.to(a), o.high.to(a)
+    if not k.stackable:
+        return _terms(k, [a, low.expand_as(a), high.expand_as(a)], [w, w_low, w_high], None, R)
+    # The denominator W x + W_low l + W_high h without a 3-fold stacked forward pass of the
+    # batch: W x is the layer's output less its bias, and the bound terms are one call on the
+    # bounds, at batch 1 when they are the same for every sample (per-channel pixel bounds).
+    # The transpose stays stacked: the three input-gradients in one call.
+    shape = torch.broadcast_shapes(low.shape, high.shape, a.shape[1:])
+    batch = shape[0] if len(shape) == a.dim() else 1
+    bounds = torch.cat([low.expand(batch, *a.shape[1:]), high.expand(batch, *a.shape[1:])], 1)
+    den = k.forward(bounds, torch.cat([w_low, w_high], 1), None)
+    den = z + den if k.bias is None else k.without_bias(z).add_(den)
+    s = _ratio(R, den, STABILIZER)
+    stacked = torch.cat([w, w_low, w_high], 1)
+    like = a.new_empty((a.shape[0], 3 * a.shape[1], *a.shape[2:]))  # shape only, never read
+    c_x, c_low, c_high = k.transpose(s, stacked, like).chunk(3, dim=1)
+    return a * c_x + low * c_low + high * c_high  # input-sized, contiguous
 
 
 Rule = Callable[[Kernel, Tensor, Tensor, Tensor, RuleOptions], Tensor]
