@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "BATCHNORMS", "IDENTITIES", "LINEAR_LAYERS", "POOLINGS",
+__all__ = ["ACTIVATIONS", "AVERAGE_POOLINGS", "BATCHNORMS", "IDENTITIES", "LINEAR_LAYERS", "POOLINGS",
            "SUPPORTED_LAYERS", "leaf_modules", "sequential_layers"]
 
 LINEAR_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d)
 """Layers with weights: each gets a propagation rule (LRP) or the linear rule (DeepLIFT)."""
 ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU,)
 """Element-wise nonlinearities (LRP passes relevance through; DeepLIFT's Rescale/RevealCancel)."""
-POOLINGS: tuple[type[nn.Module], ...] = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
+AVERAGE_POOLINGS: tuple[type[nn.Module], ...] = (nn.AvgPool2d, nn.AdaptiveAvgPool2d)
+"""Average poolings: linear maps without weights to learn."""
+POOLINGS: tuple[type[nn.Module], ...] = (nn.MaxPool2d,) + AVERAGE_POOLINGS
 """Poolings: max-pooling (winner or average, LRP) and average pooling (a linear map)."""
 IDENTITIES: tuple[type[nn.Module], ...] = (nn.Flatten, nn.Dropout, nn.Identity)
 """Layers that change no value in eval mode (Dropout) or only the shape (Flatten)."""

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import sequential_layers
+from ..layers import AVERAGE_POOLINGS, BATCHNORMS, IDENTITIES, LINEAR_LAYERS, sequential_layers
 
 __all__ = ["EPS", "deeplift_by_hand", "linear_split"]
 
@@ -55,8 +55,10 @@ EPS = 1e-10
 ELEMENTWISE: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
     nn.ReLU: F.relu, nn.Sigmoid: torch.sigmoid, nn.Tanh: torch.tanh,
 }
-LINEAR = (nn.Linear, nn.Conv2d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten,
-          nn.Dropout, nn.Identity)
+"""Nonlinearities with DeepLIFT's Rescale/RevealCancel rules: the ReLU of
+:data:`xaikit.layers.ACTIVATIONS`, and Sigmoid and Tanh for the toy networks of notebook 05."""
+LINEAR = LINEAR_LAYERS + BATCHNORMS + AVERAGE_POOLINGS + IDENTITIES
+"""Affine layers (DeepLIFT's linear rule), from the groups of :mod:`xaikit.layers`."""
 
 Map = Callable[[torch.Tensor], torch.Tensor]
 

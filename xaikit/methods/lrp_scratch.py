@@ -36,7 +36,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..layers import sequential_layers
+from ..layers import ACTIVATIONS, AVERAGE_POOLINGS, IDENTITIES, LINEAR_LAYERS, sequential_layers
 from .lrp_composites import vgg16_composite
 from .lrp_rules import STABILIZER, stabilize
 
@@ -187,13 +187,13 @@ def _pool(layer, a, R, o):
 
 
 _OTHERS: dict[type[nn.Module], Callable] = {
-    nn.ReLU: _pass, nn.Dropout: _pass, nn.Flatten: _pass, nn.Identity: _pass,
-    nn.AvgPool2d: _pool, nn.AdaptiveAvgPool2d: _pool,
+    **dict.fromkeys(ACTIVATIONS + IDENTITIES, _pass), **dict.fromkeys(AVERAGE_POOLINGS, _pool),
 }
+"""How relevance crosses the layers without a rule (the groups of :mod:`xaikit.layers`)."""
 
 
 def _step(layer: nn.Module, rule: str | None, a: Tensor, R: Tensor, o: dict) -> Tensor:
-    if isinstance(layer, (nn.Linear, nn.Conv2d)):
+    if isinstance(layer, LINEAR_LAYERS):
         return _RULES[rule](layer, a, R, o)
     if isinstance(layer, nn.MaxPool2d):
         return {"winner": _winner, "average": _average}[o["maxpool"]](layer, a, R, o)
