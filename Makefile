@@ -11,7 +11,7 @@ export XAIKIT_MODEL
 # is present (`make lab` uses the GPU when there is one; XAIKIT_DEVICE=cpu there to compare).
 TEST_ENV := XAIKIT_OFFLINE=1 XAIKIT_DEVICE=cpu
 
-.PHONY: setup lab book test lint unit notebooks notebooks-other-machine execute test-imagenet-path train figures clean
+.PHONY: setup lab book test lint unit notebooks notebooks-other-machine execute test-imagenet-path test-imagenet-path-small train figures clean
 
 setup: $(STAMP)
 
@@ -60,6 +60,11 @@ execute: setup
 # architecture with random weights at 224x224. Slow (VGG-16 on a CPU); not part of `make test`.
 test-imagenet-path: setup
 	XAIKIT_MODEL=vgg16-untrained XAIKIT_OFFLINE=1 $(PY) -m pytest notebooks --nbval-lax
+
+# The same at 64x64 inputs (XAIKIT_INPUT_SIZE): every notebook on the ImageNet code path in
+# minutes, so that the path cannot rot; .ci/run runs it after make test.
+test-imagenet-path-small: setup
+	XAIKIT_MODEL=vgg16-untrained XAIKIT_INPUT_SIZE=64 $(TEST_ENV) $(PY) -m pytest notebooks --nbval-lax -p no:cacheprovider
 
 train: setup
 	$(PY) -m xaikit.train

@@ -146,3 +146,4 @@ def test_default_patch_and_progress_flag(capsys):
     assert curves.shape == (1, 17) and math.isfinite(float(curves.sum()))
     ev.pixel_flipping(net, x, a, 0, steps=2, progress=True)
     assert "pixel flipping" in capsys.readouterr().err
+

@@ -158,3 +158,23 @@ def test_training_is_reproducible():
     b = train_shapes(epochs=1, per_epoch=128, batch_size=64, progress=False)
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def test_input_size_of_the_imagenet_path(monkeypatch):
+    monkeypatch.delenv("XAIKIT_INPUT_SIZE", raising=False)
+    small = xk.load_model("vgg16-untrained", input_size=64)
+    spec = xk.model_spec(small)
+    assert (spec.input_size, spec.resize_size) == (64, 73)     # torchvision's 256/224 ratio
+    x = xk.preprocess(xk.load_image("chelsea"), small)
+    assert x.shape == (1, 3, 64, 64) and small(x).shape == (1, 1000)
+    monkeypatch.setenv("XAIKIT_INPUT_SIZE", "96")
+    assert xk.model_spec(xk.load_model("vgg16-untrained")).input_size == 96
+    monkeypatch.setenv("XAIKIT_INPUT_SIZE", "big")
+    with pytest.raises(ValueError, match="environment variable XAIKIT_INPUT_SIZE must be a whole"):
+        xk.load_model("vgg16-untrained")
+    monkeypatch.setenv("XAIKIT_INPUT_SIZE", "16")
+    with pytest.raises(ValueError, match="at least 32 pixels"):
+        xk.load_model("vgg16-untrained")
+    monkeypatch.delenv("XAIKIT_INPUT_SIZE")
+    with pytest.raises(ValueError, match="trained on 64x64 inputs"):
+        xk.load_model("vgg16-shapes", input_size=128)

@@ -148,8 +148,30 @@ def _imagenet_classes() -> tuple[str, ...]:
     return tuple(VGG16_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def _imagenet_spec(name: str) -> ModelSpec:
-    return ModelSpec(name, 224, 256, IMAGENET_MEAN, IMAGENET_STD, _imagenet_classes())
+def _imagenet_spec(name: str, input_size: int = 224) -> ModelSpec:
+    # torchvision's recipe: resize the shorter side to 256/224 of the input size, centre-crop
+    return ModelSpec(name, input_size, round(input_size * 256 / 224), IMAGENET_MEAN, IMAGENET_STD,
+                     _imagenet_classes())
+
+
+INPUT_SIZE_ENV = "XAIKIT_INPUT_SIZE"
+
+
+def _input_size(input_size: int | None) -> int | None:
+    """The requested input side of an ImageNet-path model (argument, else ``$XAIKIT_INPUT_SIZE``)."""
+    source = "input_size"
+    if input_size is None and os.environ.get(INPUT_SIZE_ENV):
+        text, source = os.environ[INPUT_SIZE_ENV], f"the environment variable {INPUT_SIZE_ENV}"
+        try:
+            input_size = int(text)
+        except ValueError:
+            raise ValueError(f"{source} must be a whole number of pixels, got {text!r}") from None
+    if input_size is None:
+        return None
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 32:
+        raise ValueError(f"{source} must be an int of at least 32 pixels (VGG-16's five "
+                         f"max-pools), got {input_size!r}")
+    return input_size
 
 
 SHAPES_SPEC = ModelSpec("vgg16-shapes", SHAPES_SIZE, SHAPES_SIZE, IMAGENET_MEAN, IMAGENET_STD,
@@ -379,7 +401,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def load_model(name: str | None = None, *, device: str | torch.device | None = None,
-               verbose: bool = True) -> nn.Module:
+               verbose: bool = True, input_size: int | None = None) -> nn.Module:
     """Load a VGG-16 in eval mode with frozen parameters.
 
     Parameters
@@ -398,6 +420,12 @@ def load_model(name: str | None = None, *, device: str | torch.device | None = N
         :func:`xaikit.example_batch` put inputs on the model's device.
     verbose : bool
         With ``"auto"``, say which model was picked and why (on stderr).
+    input_size : int, optional
+        Input side of an ImageNet-path model (default ``$XAIKIT_INPUT_SIZE``, else 224;
+        torchvision's VGG-16 takes any side of at least 32 pixels thanks to its adaptive
+        pooling). Smaller sizes make the ImageNet code path cheap to test (``make
+        test-imagenet-path-small``); the shapes models are trained at their size and refuse
+        another.
 
     Returns
     -------
@@ -417,9 +445,11 @@ def load_model(name: str | None = None, *, device: str | torch.device | None = N
                 f"of {', '.join(MODEL_NAMES)}, unset it (default 'auto') or pass a name")
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     target_device = resolve_device(device)  # before any loading: a bad name fails at once
+    size = _input_size(input_size)
+    imagenet_size = 224 if size is None else size
     if name == "auto":
         try:
-            model, spec = _load_vgg16(), _imagenet_spec("vgg16")
+            model, spec = _load_vgg16(), _imagenet_spec("vgg16", imagenet_size)
             reason = "its ImageNet weights are available"
         except ModelUnavailableError:
             model, spec = load_weights(), SHAPES_SPEC
@@ -427,12 +457,16 @@ def load_model(name: str | None = None, *, device: str | torch.device | None = N
         if verbose:
             print(f"xaikit.load_model('auto'): using {spec.name} ({reason})", file=sys.stderr)
     elif name == "vgg16":
-        model, spec = _load_vgg16(), _imagenet_spec("vgg16")
+        model, spec = _load_vgg16(), _imagenet_spec("vgg16", imagenet_size)
     elif name == "vgg16-untrained":
-        model, spec = _untrained_vgg16(), _imagenet_spec("vgg16-untrained")
+        model, spec = _untrained_vgg16(), _imagenet_spec("vgg16-untrained", imagenet_size)
     else:
         model = load_weights(name)
         spec = model.xaikit_spec
+    if spec.dataset != "imagenet" and size is not None and size != spec.input_size:
+        raise ValueError(f"{spec.name} was trained on {spec.input_size}x{spec.input_size} "
+                         f"inputs; input_size={size} (or {INPUT_SIZE_ENV}) applies to the "
+                         "ImageNet-path models only")
     model.xaikit_spec = spec
     return model.eval().requires_grad_(False).to(target_device)
 

@@ -48,7 +48,7 @@ def patch_ranks(heatmap: torch.Tensor, patch: int, order: str = "most_relevant",
 
     Patches are the cells of a ``patch`` x ``patch`` grid from the top-left corner (cut off at
     the right and bottom border when the side is not a multiple); a patch's score is the sum
-    of ``heatmap`` ``(N, H, W)`` over it. Ties (and ``order="random"``) are broken by a random
+    of ``heatmap`` ``(N, H, W)`` over it, in float64. Ties (and ``order="random"``) are broken by a random
     permutation from ``seed`` (:func:`~xaikit.evaluation._inputs.tie_broken_order`).
     """
     if order not in FLIP_ORDERS:
@@ -59,8 +59,10 @@ def patch_ranks(heatmap: torch.Tensor, patch: int, order: str = "most_relevant",
     cols_id = torch.arange(w, device=heatmap.device) // patch
     pid = (rows_id[:, None] * cols + cols_id[None, :]).flatten()                 # (H W,)
     count = math.ceil(h / patch) * cols
-    sums = torch.zeros((n, count), dtype=heatmap.dtype, device=heatmap.device)
-    sums.index_add_(1, pid, heatmap.flatten(1))
+    # summed in float64: exact for float32 maps whose values in a patch span less than 2**29,
+    # so equal patches (a symmetric map) tie exactly, whatever the order of summation
+    sums = torch.zeros((n, count), dtype=torch.float64, device=heatmap.device)
+    sums.index_add_(1, pid, heatmap.flatten(1).double())
     if order == "random":
         sums = torch.zeros_like(sums)
     ranking = tie_broken_order(sums, order != "least_relevant", seed)            # (N, P)

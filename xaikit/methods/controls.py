@@ -17,6 +17,8 @@ Introduced in notebook ``09_evaluating_explanations``.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -24,6 +26,10 @@ from .._checks import check_real, check_seed
 from ._registry import register
 
 __all__ = ["center", "random", "uniform"]
+
+
+def _gaussian(distance: float, sigma: float) -> float:
+    return math.exp(-0.5 * (distance / sigma) ** 2)
 
 
 def _logit(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -74,9 +80,12 @@ def center(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     if x.dim() != 4:
         raise ValueError(f"the center control needs images (N, C, H, W), got {tuple(x.shape)}")
     h, w = x.shape[-2:]
-    rows = torch.arange(h, dtype=x.dtype, device=x.device) - (h - 1) / 2
-    cols = torch.arange(w, dtype=x.dtype, device=x.device) - (w - 1) / 2
-    blob = (torch.exp(-0.5 * (rows / (width * h)) ** 2)[:, None]
-            * torch.exp(-0.5 * (cols / (width * w)) ** 2)[None, :])
+    # the profiles from Python floats, mirrored exactly: pixels at the same distance from the
+    # centre get bit-identical values on every machine, so their ties are real ties
+    rows = torch.tensor([_gaussian(abs(i - (h - 1) / 2), width * h) for i in range(h)],
+                        dtype=x.dtype, device=x.device)
+    cols = torch.tensor([_gaussian(abs(j - (w - 1) / 2), width * w) for j in range(w)],
+                        dtype=x.dtype, device=x.device)
+    blob = rows[:, None] * cols[None, :]
     share = blob / (blob.sum() * x.shape[1])
     return _logit(model, x, target).abs().view(-1, 1, 1, 1) * share.expand_as(x)
