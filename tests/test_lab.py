@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import stop
 
 from xaikit.lab import lab_command
 
@@ -80,9 +81,4 @@ def test_the_server_starts_and_answers_on_loopback(tmp_path):
             assert "starting JupyterLab with --allow-root" in text
         assert "no browser is opened" in text
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
