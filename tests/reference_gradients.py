@@ -19,9 +19,10 @@ from torch import nn
 DESIGN_METHODS = (
     "occlusion", "gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",
     "deconvnet", "guided_backprop", "deeplift", "lrp", "gradcam", "guided_gradcam", "lime",
-    "meaningful_perturbation",
+    "meaningful_perturbation", "shapley", "kernel_shap", "deep_shap", "crp",
 )
-"""The 13 method names of design.md's Public API."""
+"""The method names of design.md's Public API (the 13 of the lecture and, 2026-12, the Shapley
+family and CRP)."""
 DESIGN_CONTROLS = ("center", "random", "uniform")
 """The control methods of design.md's Public API (2026-12)."""
 

@@ -18,7 +18,9 @@ from xaikit.methods import method_info
 
 FAST = {"smoothgrad": dict(samples=2), "integrated_gradients": dict(steps=4),
         "lime": dict(segments=4, samples=8), "meaningful_perturbation": dict(iterations=2),
-        "occlusion": dict(window=4), "lrp": dict(low=-5.0, high=5.0)}
+        "occlusion": dict(window=4), "lrp": dict(low=-5.0, high=5.0),
+        "deep_shap": dict(baselines=torch.linspace(-1.0, 1.0, 3).view(3, 1, 1, 1)),
+        "crp": dict(layer="3", channels=[0, 1], low=-5.0, high=5.0)}
 PROPAGATION = [name for name in xk.list_methods() if method_info(name).propagation]
 
 

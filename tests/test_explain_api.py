@@ -17,7 +17,9 @@ MINE = ("occlusion", "gradient", "gradient_x_input", "integrated_gradients", "sm
         "meaningful_perturbation")
 FAST = {"smoothgrad": dict(samples=3), "integrated_gradients": dict(steps=8),
         "lime": dict(segments=6, samples=32), "meaningful_perturbation": dict(iterations=20),
-        "occlusion": dict(window=4), "lrp": dict(low=-5.0, high=5.0)}
+        "occlusion": dict(window=4), "lrp": dict(low=-5.0, high=5.0),
+        "deep_shap": dict(baselines=torch.linspace(-1.0, 1.0, 3).view(3, 1, 1, 1)),
+        "crp": dict(layer="3", channels=[0, 1], low=-5.0, high=5.0)}
 PROPAGATION = [name for name in xk.list_methods() if method_info(name).propagation]
 
 
@@ -30,7 +32,7 @@ def test_list_methods_holds_only_design_names_and_all_of_mine():
     assert {"deconvnet", "guided_backprop", "guided_gradcam"} <= set(PROPAGATION)
 
 
-def test_list_methods_is_exactly_the_13_of_the_design_and_the_controls():
+def test_list_methods_is_exactly_the_design_methods_and_the_controls():
     # fails until every method module (lrp, deeplift included) has registered its method
     assert xk.list_methods(controls=False) == sorted(DESIGN_METHODS)
     assert xk.list_methods() == sorted(DESIGN_METHODS + DESIGN_CONTROLS)
@@ -232,7 +234,8 @@ def test_every_method_runs_on_the_shipped_vgg16_shapes(method, shapes_model):
     spec = shapes_model.xaikit_spec
     x = (make_shapes(1).images - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(
         spec.std).view(1, 3, 1, 1)
-    options = {**FAST, "occlusion": dict(window=16), "lrp": {}}.get(method, {})  # spec: z^B bounds
+    options = {**FAST, "occlusion": dict(window=16), "lrp": {},  # the spec has the z^B bounds
+               "crp": dict(layer="features.28", channels=[0, 1])}.get(method, {})
     attr = xk.explain(shapes_model, x, 2, method, **options)
     assert attr.shape == x.shape and attr.dtype == x.dtype and torch.isfinite(attr).all()
     assert default_layer(shapes_model) == "features.28"

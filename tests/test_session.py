@@ -13,9 +13,10 @@ import xaikit as xk
 @pytest.fixture()
 def restore_globals():
     deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     with warnings.catch_warnings(), matplotlib.rc_context():
         yield
-    torch.use_deterministic_algorithms(deterministic)
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 def test_setup_seeds_everything(restore_globals):

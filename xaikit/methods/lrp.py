@@ -32,9 +32,9 @@ Montavon et al. 2019, "Layer-wise relevance propagation: an overview" (LNCS 1170
 from __future__ import annotations
 
 import copy
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from functools import partial
-from typing import Callable, Iterator, Mapping
+from typing import Callable, ContextManager, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +47,7 @@ from ._registry import register
 from .lrp_composites import COMPOSITES, resolve_rules, vgg16_composite
 from .lrp_rules import INPUT_ONLY_RULES, KERNEL_TYPES, RULES, STABILIZER, RuleOptions, kernel, stabilize
 
-__all__ = ["COMPOSITES", "MAXPOOL_MODES", "lrp", "resolve_rules", "vgg16_composite"]
+__all__ = ["COMPOSITES", "MAXPOOL_MODES", "lrp", "propagate", "resolve_rules", "vgg16_composite"]
 
 
 class _Relevance(torch.autograd.Function):
@@ -331,12 +331,24 @@ def lrp(model: nn.Module, x: Tensor, target: Tensor, *, rule: str | None = None,
     Introduced in notebook ``06_lrp_from_scratch``; rules and composites in
     ``07_lrp_rules_vgg16``.
     """
+    return propagate(model, x, target, rule=rule, composite=composite, epsilon=epsilon,
+                     gamma=gamma, low=low, high=high, bias=bias, maxpool=maxpool)
+
+
+def propagate(model: nn.Module, x: Tensor, target: Tensor, *, rule: str | None,
+              composite: str | Mapping[str, str] | None, epsilon: float, gamma: float,
+              low: Tensor | float | None, high: Tensor | float | None, bias: bool, maxpool: str,
+              extra: Callable[[nn.Module], ContextManager[object]] | None = None) -> Tensor:
+    """The LRP pass of :func:`lrp`; ``extra(net)`` enters more hooks on the (canonized) model
+    after LRP's own, e.g. CRP's channel mask (:mod:`xaikit.methods.crp`), and is exited with
+    them. Returns the input relevance."""
     check_choice("maxpool", maxpool, MAXPOOL_MODES)
-    net = _canonized(model)
+    net = _canonized(model)  # a copy with BatchNorm folded: same module names
     rules = resolve_rules(net, rule, composite)
     options = _rule_options(net, x, "zb" in rules.values(), epsilon, gamma, low, high, bias)
     x_leaf = x.detach().requires_grad_(True)
-    with _Hooks(net, rules, options, maxpool) as hooks, torch.enable_grad():
+    with _Hooks(net, rules, options, maxpool) as hooks, \
+            (extra(net) if extra is not None else nullcontext()), torch.enable_grad():
         hooks.input = x_leaf
         logits = net(x_leaf)
         if logits.dim() != 2:
