@@ -133,7 +133,7 @@ def table(n: int) -> None:
     result = ev.evaluate(model, x, batch.labels, TABLE_METHODS, masks=batch.masks, flip_steps=8)
     wall = time.perf_counter() - start
     print(f"\nfull evaluation table, vgg16-shapes, {n} images: {len(TABLE_METHODS)} methods x "
-          f"{len(ev.METRICS)} metrics in {wall:.1f} s (one run, {torch.get_num_threads()} "
+          f"{result.metric.nunique()} metrics in {wall:.1f} s (one run, {torch.get_num_threads()} "
           "threads)")
     print(result.pivot(index="method", columns="metric", values="mean").round(3).to_string())
 

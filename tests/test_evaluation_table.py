@@ -27,7 +27,8 @@ def test_evaluate_table_controls_and_long_form(rng_state_guard):
     table = ev.evaluate(net, x, t, methods, masks=masks, flip_steps=9, patch=4)
     assert list(table.columns) == ["method", "metric", "mean", "std", "sem", "n",
                                    "higher_is_better"]
-    assert len(table) == 4 * len(ev.METRICS)
+    defaults = [m for m, spec in ev.METRICS.items() if spec.default]
+    assert len(table) == 4 * len(defaults)
     cell = table.set_index(["method", "metric"])
     # the uniform map: conservative, all positive, AOPC the same in both orders
     assert cell.loc[("uniform", "conservation"), "mean"] < 1e-6
@@ -37,9 +38,9 @@ def test_evaluate_table_controls_and_long_form(rng_state_guard):
     assert cell.loc[("random", "randomisation_spearman"), "mean"] == 1  # ignores the model
     assert cell.loc[("random", "continuity"), "mean"] == 0  # ignores the input, too
     directions = dict(zip(table.metric, table.higher_is_better))
-    assert directions == {m: spec.higher_is_better for m, spec in ev.METRICS.items()}
+    assert directions == {m: ev.METRICS[m].higher_is_better for m in defaults}
     long = ev.evaluate(net, x, t, methods, masks=masks, flip_steps=9, patch=4, per_image=True)
-    assert len(long) == 4 * len(ev.METRICS) * 4
+    assert len(long) == 4 * len(defaults) * 4
     means = long.groupby(["method", "metric"])["value"].mean()
     for (method, metric), row in cell.iterrows():
         if row["n"]:
@@ -49,7 +50,8 @@ def test_evaluate_table_controls_and_long_form(rng_state_guard):
 def test_evaluate_metric_choice_and_errors():
     net, x, t = tiny_conv_net(), images(n=2), torch.tensor([0, 1])
     table = ev.evaluate(net, x, t, ["gradient"], flip_steps=4, patch=4)
-    assert set(table.metric) == {m for m, s in ev.METRICS.items() if not s.needs_masks}
+    assert set(table.metric) == {m for m, s in ev.METRICS.items()
+                                 if s.default and not s.needs_masks}
     small = ev.evaluate(net, x, t, "gradient", metrics=["positivity"])
     assert len(small) == 1 and small.loc[0, "n"] == 2
     with pytest.raises(ValueError, match="unknown metric"):

@@ -7,7 +7,9 @@ One concept per module:
 - :mod:`.selectivity` - pixel-flipping / region perturbation curves and AOPC;
 - :mod:`.localisation` - relevance mass, relevance rank accuracy, pointing game on object masks;
 - :mod:`.randomisation` - cascading / independent layer randomisation, random logit;
-- :mod:`.complexity` - roughness of a heatmap; variation and autocorrelation of a signal;
+- :mod:`.complexity` - roughness, sparseness (Gini) and complexity (entropy) of a heatmap;
+  variation and autocorrelation of a signal;
+- :mod:`.robustness` - max-sensitivity and local Lipschitz estimate under random input noise;
 - :mod:`.similarity` - Spearman rank correlation and SSIM between heatmaps;
 - :mod:`.metrics` - the registry: every score with its direction and reference;
 - :mod:`.selection` - grid search of a method's settings maximising a score;
@@ -16,21 +18,24 @@ One concept per module:
 Quantus (0.6.0) is the cross-check, imported only through :func:`import_quantus` (numpy-2 shim).
 """
 from ._quantus import import_quantus
-from .complexity import autocorrelation, path_variation, roughness
+from .complexity import autocorrelation, complexity, path_variation, roughness, sparseness
 from .continuity import continuity, continuity_profile, max_toy_model, shift
 from .localisation import pointing_game, relevance_mass, relevance_rank
 from .metrics import CONTROLS, METRICS, Metric
 from .properties import conservation, explained_logit, lrp_layer_sums, positivity
 from .randomisation import random_logit, randomisation_test, randomised_models
+from .robustness import local_lipschitz, max_sensitivity, robustness_ratios
 from .selection import Selection, select
 from .selectivity import aopc, patch_ranks, pixel_flipping
 from .similarity import spearman, ssim
 from .table import evaluate
 
 __all__ = [
-    "CONTROLS", "METRICS", "Metric", "Selection", "aopc", "autocorrelation", "conservation",
-    "continuity", "continuity_profile", "evaluate", "explained_logit", "import_quantus",
-    "lrp_layer_sums", "max_toy_model", "patch_ranks", "path_variation", "pixel_flipping",
-    "pointing_game", "positivity", "random_logit", "randomisation_test", "randomised_models",
-    "relevance_mass", "relevance_rank", "roughness", "select", "shift", "spearman", "ssim",
+    "CONTROLS", "METRICS", "Metric", "Selection", "aopc", "autocorrelation", "complexity",
+    "conservation", "continuity", "continuity_profile", "evaluate", "explained_logit",
+    "import_quantus", "local_lipschitz", "lrp_layer_sums", "max_sensitivity", "max_toy_model",
+    "patch_ranks", "path_variation", "pixel_flipping", "pointing_game", "positivity",
+    "random_logit", "randomisation_test", "randomised_models", "relevance_mass",
+    "relevance_rank", "robustness_ratios", "roughness", "select", "shift", "sparseness",
+    "spearman", "ssim",
 ]

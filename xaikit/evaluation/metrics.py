@@ -2,8 +2,9 @@
 
 :data:`METRICS` maps a name to a :class:`Metric`: a per-image score ``fn(model, x, target, attr,
 masks, method, options, settings) -> (N,)``, whether higher is better, whether it needs object
-masks, and the reference that defines it. :func:`~xaikit.evaluation.evaluate` and
-:func:`~xaikit.evaluation.select` read it; both import it from here (no cycle).
+masks, whether :func:`~xaikit.evaluation.evaluate` computes it by default, and the reference that
+defines it. :func:`~xaikit.evaluation.evaluate` and :func:`~xaikit.evaluation.select` read it;
+both import it from here (no cycle).
 
 Introduced in notebook ``09_evaluating_explanations``.
 """
@@ -16,11 +17,12 @@ import torch
 
 from ..explain import explain
 from ..methods._registry import list_controls, method_info
-from .complexity import roughness
+from .complexity import complexity, roughness, sparseness
 from .continuity import continuity
 from .localisation import pointing_game, relevance_mass, relevance_rank
 from .properties import conservation, positivity
 from .randomisation import random_logit, randomised_models
+from .robustness import local_lipschitz, max_sensitivity
 from .selectivity import aopc, pixel_flipping
 from .similarity import spearman
 
@@ -56,13 +58,16 @@ class Metric:
     """A score per image: ``fn(model, x, target, attr, masks, method, options, settings)``.
 
     ``higher_is_better``: the direction; ``needs_masks``: object masks are required;
-    ``reference``: the paper (and definition) the score follows.
+    ``reference``: the paper (and definition) the score follows; ``default``: part of
+    :func:`~xaikit.evaluation.evaluate`'s default metric list (False for the costly ones, which
+    explain every image many more times: name them in ``metrics=``).
     """
 
     fn: Callable[..., torch.Tensor]
     higher_is_better: bool
     needs_masks: bool = False
     reference: str = ""
+    default: bool = True
 
 
 def _continuity(model, x, t, attr, masks, method, options, s):
@@ -78,6 +83,14 @@ def _randomised(model, x, t, attr, masks, method, options, s):
 def _random_logit(model, x, t, attr, masks, method, options, s):
     return random_logit(model, x, t, method, class_seed=s.seed, similarity_name="spearman",
                         attr=attr, **options)
+
+
+def _max_sensitivity(model, x, t, attr, masks, method, options, s):
+    return max_sensitivity(model, x, t, method, noise_seed=s.seed, attr=attr, **options)
+
+
+def _local_lipschitz(model, x, t, attr, masks, method, options, s):
+    return local_lipschitz(model, x, t, method, noise_seed=s.seed, attr=attr, **options)
 
 
 def _aopc(order: str):
@@ -112,9 +125,19 @@ METRICS: dict[str, Metric] = {
                                     reference="Sixt, Granz, Landgraf (2020), ICML"),
     "roughness": Metric(lambda m, x, t, a, *_: roughness(a), False,
                         reference="neighbour roughness (notebooks 04 and 07)"),
+    "sparseness": Metric(lambda m, x, t, a, *_: sparseness(a), True,
+                         reference="Chalasani et al. (2020), ICML (Gini index of |R|)"),
+    "complexity": Metric(lambda m, x, t, a, *_: complexity(a), False,
+                         reference="Bhatt, Weller, Moura (2020), IJCAI (entropy of |R| shares)"),
+    "max_sensitivity": Metric(_max_sensitivity, False, default=False,
+                              reference="Yeh et al. (2019), NeurIPS, eq. (2)"),
+    "local_lipschitz": Metric(_local_lipschitz, False, default=False,
+                              reference="Alvarez-Melis, Jaakkola (2018), arXiv:1806.08049"),
 }
 """Metric name -> :class:`Metric`. ``conservation`` relative error, ``positivity`` share of
 negative relevance, ``continuity`` (Montavon 2018), AOPC of pixel flipping most/least relevant
 first, the three localisation scores (need masks), Spearman correlation to the explanation of
-the fully (cascading) randomised model and to that of a random other class, and the
-neighbour ``roughness`` of the heatmap."""
+the fully (cascading) randomised model and to that of a random other class, the neighbour
+``roughness``, the Gini ``sparseness`` and the entropy ``complexity`` of the heatmap, and (not
+by default: 10 more explanations per image each) ``max_sensitivity`` and ``local_lipschitz``
+under random input noise (their default radius and 10 perturbations, ``seed`` as noise seed)."""

@@ -65,8 +65,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
         Method names of :func:`xaikit.explain` (controls included), or a mapping from a row
         label to a name or ``(name, options)``, e.g. ``{"LRP": ("lrp", {"composite": "vgg16"})}``.
     metrics : sequence of str, optional
-        Names from :data:`METRICS`; default all (without the localisation ones when ``masks``
-        is None).
+        Names from :data:`METRICS`; default every metric with ``default=True`` (not the costly
+        robustness ones), without the localisation ones when ``masks`` is None.
     masks : torch.Tensor, optional
         ``(N, H, W)`` bool object masks for the localisation metrics.
     flip_steps, patch, fill
@@ -74,7 +74,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
     shifts : sequence of int
         Continuity shifts in pixels (:func:`~xaikit.evaluation.continuity`).
     seed : int
-        Ties, random order, control maps, randomisation and the random class.
+        Ties, random order, control maps, randomisation, the random class and the robustness
+        noise.
     per_image : bool
         Return the long table (``method, metric, image, value``) instead of the summary.
     progress : bool, optional
@@ -103,7 +104,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
 
     t = prepare(model, x, target)
     chosen = list(metrics) if metrics is not None else [
-        m for m, spec in METRICS.items() if masks is not None or not spec.needs_masks]
+        m for m, spec in METRICS.items()
+        if spec.default and (masks is not None or not spec.needs_masks)]
     unknown = [m for m in chosen if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
