@@ -15,20 +15,13 @@ import pytest
 import torch
 from evaluation_nets import images, tiny_conv_net
 from evaluation_nets import linear_net as _linear_net
+from reference_gradients import single_thread  # noqa: F401  (autouse, module scope: one thread)
 
 import xaikit as xk
 
 ev = xk.evaluation
 T = torch.tensor([0, 1, 2, 0])
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models run much faster on one thread while other jobs use the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -243,6 +243,19 @@ def shapley(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     NeurIPS. Introduced in notebook (planned) Shapley values.
     """
     _check_common(samples, seed, batch_size)
+
+    def estimate(value: Callable, d: int) -> torch.Tensor:
+        return (_exact_shapley(value, d) if samples is None
+                else _sampled_shapley(value, d, samples, seed))
+
+    return _per_image("shapley", estimate, model, x, target, samples, players, grid, segments,
+                      baseline, batch_size)
+
+
+def _per_image(name: str, estimate: Callable, model: nn.Module, x: torch.Tensor,
+               target: torch.Tensor, samples: int | None, players: str | None, grid: int,
+               segments: int, baseline: Baseline, batch_size: int) -> torch.Tensor:
+    """``estimate(value, d) -> (d,)`` player values for each image, spread over the pixels."""
     x = x.detach()
     labels = player_labels(model, x, players, grid, segments)
     x0 = resolve_baseline(model, x, baseline)
@@ -250,11 +263,9 @@ def shapley(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     for k in range(x.shape[0]):
         d = int(labels[k].max()) + 1
         if samples is None and d > MAX_EXACT_PLAYERS:
-            raise _too_many("shapley", d)
+            raise _too_many(name, d)
         value = _values(model, x[k], x0[k], int(target[k]), labels[k], batch_size)
-        phi = (_exact_shapley(value, d) if samples is None
-               else _sampled_shapley(value, d, samples, seed))
-        maps.append(_spread(phi, labels[k], x))
+        maps.append(_spread(estimate(value, d), labels[k], x))
     return torch.stack(maps)
 
 
@@ -369,17 +380,8 @@ def kernel_shap(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     values.
     """
     _check_common(samples, seed, batch_size)
-    x = x.detach()
-    labels = player_labels(model, x, players, grid, segments)
-    x0 = resolve_baseline(model, x, baseline)
-    maps = []
-    for k in range(x.shape[0]):
-        d = int(labels[k].max()) + 1
-        if samples is None and d > MAX_EXACT_PLAYERS:
-            raise _too_many("kernel_shap", d)
-        value = _values(model, x[k], x0[k], int(target[k]), labels[k], batch_size)
-        maps.append(_spread(_kernel_shap_one(value, d, samples, seed), labels[k], x))
-    return torch.stack(maps)
+    return _per_image("kernel_shap", lambda value, d: _kernel_shap_one(value, d, samples, seed),
+                      model, x, target, samples, players, grid, segments, baseline, batch_size)
 
 
 # ----------------------------------------------------------------------------- deep_shap
