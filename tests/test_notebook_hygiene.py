@@ -34,3 +34,12 @@ def test_committed_executed_and_clean(path):
     text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     for heading in ("Goals", "Prerequisites", "CPU runtime", "References", "## Summary", "## Exercises"):
         assert heading in text, f"missing {heading!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_hidden_solutions_hide_their_outputs_too(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        jupyter = cell.get("metadata", {}).get("jupyter", {})
+        if cell["cell_type"] == "code" and jupyter.get("source_hidden") and cell.get("outputs"):
+            assert jupyter.get("outputs_hidden"), "a collapsed solution still shows its outputs"
