@@ -8,14 +8,10 @@ a console shows progress while executed notebooks, nbval runs and logs stay free
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 from ._checks import check_bool
 
-if TYPE_CHECKING:
-    from tqdm.auto import tqdm
-
-__all__ = ["progress_bar", "show_progress"]
+__all__ = ["show_progress"]
 
 
 def show_progress(progress: bool | None, work: int = 0, min_work: int = 0) -> bool:
@@ -24,9 +20,3 @@ def show_progress(progress: bool | None, work: int = 0, min_work: int = 0) -> bo
         return check_bool("progress", progress)
     return work >= min_work and sys.stderr.isatty()
 
-
-def progress_bar(total: int, progress: bool | None, desc: str, min_work: int = 0) -> tqdm:
-    """A ``tqdm.auto`` bar over ``total`` steps, disabled unless :func:`show_progress`."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not show_progress(progress, total, min_work), desc=desc)
