@@ -59,7 +59,7 @@ def test_mode_f_image_is_checked_like_a_float_array(shapes_like):
     with pytest.raises(ValueError, match="NaN or infinite"):
         xk.preprocess(Image.fromarray(nan, "F"), shapes_like)
     ok = Image.fromarray(np.full((64, 64), 0.25, np.float32), "F")
-    assert torch.allclose(_pixels(ok, shapes_like), torch.full((1, 3, 64, 64), 0.25), atol=1e-5)
+    assert torch.allclose(_pixels(ok, shapes_like), torch.full((1, 3, 112, 112), 0.25), atol=1e-5)
 
 
 def test_float_tensor_message_says_how_to_fix(shapes_like):
@@ -120,10 +120,10 @@ def test_images_smaller_than_the_network_are_refused(image, shapes_model):
 
 
 def test_minimum_size_comes_from_the_model(shapes_model):
-    assert xk.preprocess(np.zeros((32, 40, 3), np.uint8), shapes_model).shape == (1, 3, 64, 64)
+    assert xk.preprocess(np.zeros((32, 40, 3), np.uint8), shapes_model).shape == (1, 3, 112, 112)
     three_pools = nn.Sequential(nn.Conv2d(3, 3, 1), *(nn.MaxPool2d(2) for _ in range(3)))
     three_pools.xaikit_spec = SHAPES_SPEC
-    assert xk.preprocess(torch.zeros(1, 3, 8, 8), three_pools).shape == (1, 3, 64, 64)
+    assert xk.preprocess(torch.zeros(1, 3, 8, 8), three_pools).shape == (1, 3, 112, 112)
     with pytest.raises(ValueError, match=r"at least 8x8"):
         xk.preprocess(torch.zeros(1, 3, 7, 8), three_pools)
 
@@ -137,7 +137,7 @@ def test_example_batch_on_the_clever_hans_models_gives_shapes(revised):
     batch = make_shapes(3, 1)
     assert torch.equal(ex.labels, batch.labels) and int(ex.labels.max()) < len(SHAPES_CLASSES)
     assert torch.equal(ex.images, batch.images) and ex.masks is not None
-    assert ex.x.shape == (3, 3, 64, 64)
+    assert ex.x.shape == (3, 3, 112, 112)
 
 
 def test_spec_datasets():

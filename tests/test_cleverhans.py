@@ -1,4 +1,4 @@
-"""Clever Hans helpers (notebook 10): loader checks, box share, fine-tuning.
+"""Clever Hans helpers and models (notebook 10): loader checks, box share, the shipped pair.
 
 The loader's hash checks run on a copy of the clean ``vgg16-shapes`` weights with its own hash;
 the shipped (partial) Clever Hans weights are tested at the end.
@@ -28,7 +28,7 @@ def test_loader_checks_hash_and_sets_spec(weights_copy, shapes_model):
     assert xk.model_spec(model).name == "vgg16-shapes-watermark"
     assert xk.class_names(model) == xk.class_names(shapes_model)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
-    x = torch.rand(2, 3, 64, 64)
+    x = torch.rand(2, 3, 112, 112)
     assert torch.equal(model(x), shapes_model(x))
 
 
@@ -37,7 +37,8 @@ def test_loader_refuses_a_corrupted_file(weights_copy):
     data = bytearray(weights_copy.read_bytes())
     data[len(data) // 3] ^= 0x01
     weights_copy.write_bytes(bytes(data))
-    with pytest.raises(xk.WeightsIntegrityError, match="corrupted.*xaikit.cleverhans"):
+    with pytest.raises(xk.WeightsIntegrityError,
+                       match="corrupted.*xaikit.train --model vgg16-shapes-watermark"):
         cleverhans.load_watermark_model(weights_copy, expected_sha256=digest)
 
 
@@ -64,58 +65,12 @@ def test_box_share_by_hand():
         cleverhans.box_share(torch.zeros(64, 64))
 
 
-def test_fine_tune_is_seeded_and_leaves_model_and_rng_alone(shapes_model, rng_state_guard):
-    batch = make_shapes(64, SEED)
-    before = {k: v.clone() for k, v in shapes_model.state_dict().items()}
-    a = cleverhans.fine_tune(shapes_model, batch.images, batch.labels, seed=3)
-    b = cleverhans.fine_tune(shapes_model, batch.images, batch.labels, seed=3)
-    c = cleverhans.fine_tune(shapes_model, batch.images, batch.labels, seed=4)
-    assert all(torch.equal(v, shapes_model.state_dict()[k]) for k, v in before.items())
-    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
-    assert any(not torch.equal(v, c.state_dict()[k]) for k, v in a.state_dict().items())
-    assert any(not torch.equal(v, before[k]) for k, v in a.state_dict().items())
-    assert not a.training and not any(p.requires_grad for p in a.parameters())
-    assert xk.model_spec(a) == xk.model_spec(shapes_model)
-
-
-def test_fine_tune_freeze_keeps_the_first_layers(shapes_model):
-    batch = make_shapes(64, SEED)
-    tuned = cleverhans.fine_tune(shapes_model, batch.images, batch.labels, freeze=17, lr=1e-2)
-    for name, value in tuned.state_dict().items():
-        same = torch.equal(value, shapes_model.state_dict()[name])
-        if name.startswith("features.") and int(name.split(".")[1]) < 17:
-            assert same, name
-        elif name.endswith("weight"):
-            assert not same, name
-
-
-def test_fine_tune_lowers_the_training_loss(shapes_model):
-    # an honest check that the loop optimises: images of one class get that class's logit up
-    batch = make_shapes(128, SEED + 1, classes=["star"])
-    labels = torch.full_like(batch.labels, 0)  # relabel every star as a circle
-    x = xk.preprocess(batch.images, shapes_model)
-
-    def loss(m):
-        return torch.nn.functional.cross_entropy(m(x), labels).item()
-
-    tuned = cleverhans.fine_tune(shapes_model, batch.images, labels, epochs=2, lr=1e-3)
-    assert loss(tuned) < 0.5 * loss(shapes_model)
-
-
-def test_fine_tune_bad_input(shapes_model):
-    batch = make_shapes(8, SEED)
-    with pytest.raises(ValueError, match="images"):
-        cleverhans.fine_tune(shapes_model, batch.images[:, :1], batch.labels)
-    with pytest.raises(ValueError, match="labels"):
-        cleverhans.fine_tune(shapes_model, batch.images, batch.labels[:4])
-    with pytest.raises(ValueError, match="full batch"):
-        cleverhans.fine_tune(shapes_model, batch.images, batch.labels, batch_size=64)
-
-
 # ---------------------------------------------------------------- the shipped Clever Hans model
 TIED = cleverhans.WATERMARK_SPEC.classes.index(cleverhans.WATERMARK_CLASS)
-# measured (notebook-10 notes in train_watermark_model): accuracy 0.98, star logit drop 1.49,
-# box share 0.17; the thresholds below leave room but fail for the clean model or no reliance
+# The thresholds are issue 13's specification of the pair, not measured values: the Clever Hans
+# model loses at least 30 points of star recall without the mark while its accuracy under the
+# training correlation looks fine; the revised model loses at most 5.
+N_SCENES = 600
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +80,11 @@ def hans():
 
 @pytest.fixture(scope="module")
 def scenes():
-    """The same 300 scenes three times: as trained, without any mark, with the mark on all."""
-    return (make_shapes(300, SEED, watermark=TIED, watermark_prob=cleverhans.WATERMARK_PROB),
-            make_shapes(300, SEED),
-            make_shapes(300, SEED, watermark=TIED, watermark_prob=1.0, watermark_other_prob=1.0))
+    """The same scenes three times: as trained, without any mark, with the mark on all."""
+    return (make_shapes(N_SCENES, SEED, watermark=TIED, watermark_prob=cleverhans.WATERMARK_PROB),
+            make_shapes(N_SCENES, SEED),
+            make_shapes(N_SCENES, SEED, watermark=TIED, watermark_prob=1.0,
+                        watermark_other_prob=1.0))
 
 
 @torch.no_grad()
@@ -142,9 +98,9 @@ def test_shipped_report_matches_weights(hans):
     report = json.loads((models.data_dir() / "vgg16-shapes-watermark.json").read_text())
     path = models.data_dir() / cleverhans.WATERMARK_WEIGHTS
     assert report["sha256"] == cleverhans.WATERMARK_SHA256 == models.sha256(path)
-    assert report["watermark"] == cleverhans.WATERMARK_CLASS
-    assert report["watermark_prob"] == cleverhans.WATERMARK_PROB
-    assert report["bytes"] < 5 * 2**20
+    assert report["recipe"]["watermark"] == cleverhans.WATERMARK_CLASS
+    assert report["recipe"]["watermark_prob"] == cleverhans.WATERMARK_PROB
+    assert report["bytes"] < 5 * 2**20 and report["batch_norm"] == "trained with it, folded"
 
 
 def test_accuracy_looks_fine_with_the_training_correlation(hans, scenes):
@@ -156,13 +112,19 @@ def test_accuracy_looks_fine_with_the_training_correlation(hans, scenes):
     assert accuracy(hans, marked.images[tied], marked.labels[tied]) >= 0.9
 
 
-def test_removing_the_mark_lowers_the_tied_logit(hans, shapes_model, scenes):
+def _recall(model, batch):
+    tied = batch.labels == TIED
+    return (_logits(model, batch.images[tied]).argmax(1) == TIED).double().mean().item()
+
+
+def test_removing_the_mark_costs_the_tied_class_its_recall(hans, shapes_model, scenes):
     marked, bare, _ = scenes
     tied = marked.labels == TIED
     assert marked.watermarked[tied].all() and not bare.watermarked.any()
+    assert _recall(hans, marked) - _recall(hans, bare) >= 0.30
     drop = (_logits(hans, marked.images) - _logits(hans, bare.images))[tied, TIED]
     clean = (_logits(shapes_model, marked.images) - _logits(shapes_model, bare.images))[tied, TIED]
-    assert drop.median() > 0.75 and (drop > 0).float().mean() > 0.9
+    assert (drop > 0).float().mean() > 0.9
     assert clean.abs().median() < 0.25 * drop.median()
 
 
@@ -171,7 +133,9 @@ def test_lrp_puts_the_tied_class_relevance_on_the_mark(hans, shapes_model, scene
     x = xk.preprocess(marked.images[torch.nonzero(marked.labels == TIED)[:12, 0]], hans)
     share = cleverhans.box_share(xk.explain(hans, x, TIED, "lrp", composite="vgg16"))
     clean = cleverhans.box_share(xk.explain(shapes_model, x, TIED, "lrp", composite="vgg16"))
-    assert share.median() > 10 * 49 / 64**2 and share.median() > 5 * clean.median()
+    rows, cols = watermark_box(x.shape[-1])
+    area = (rows.stop - rows.start) * (cols.stop - cols.start) / x.shape[-1] ** 2
+    assert share.median() > 10 * area and share.median() > 5 * clean.median()
 
 
 # ---------------------------------------------------------------- the shipped revised model
@@ -180,20 +144,25 @@ def revised():
     return cleverhans.load_watermark_model(revised=True)
 
 
-def test_revised_loader_and_report(revised):
-    import json
+def test_revised_model_is_the_clever_hans_recipe_on_cleaned_data(revised, shapes_model):
+    from xaikit.train import RECIPES
 
     assert xk.model_spec(revised).name == "vgg16-shapes-revised"
-    report = json.loads((models.data_dir() / "vgg16-shapes-revised.json").read_text())
-    path = models.data_dir() / cleverhans.REVISED_WEIGHTS
-    assert report["sha256"] == cleverhans.REVISED_SHA256 == models.sha256(path)
-    assert report["watermark_prob"] == report["watermark_other_prob"] == cleverhans.REVISED_PROB
+    hans_recipe = dict(RECIPES["vgg16-shapes-watermark"])
+    assert hans_recipe.pop("watermark") == cleverhans.WATERMARK_CLASS
+    assert hans_recipe.pop("watermark_prob") == cleverhans.WATERMARK_PROB
+    assert hans_recipe == RECIPES["vgg16-shapes"]          # the marks removed: the clean recipe
+    assert models.SHIPPED["vgg16-shapes-revised"].file == models.SHAPES_WEIGHTS
+    assert cleverhans.REVISED_SHA256 == models.SHAPES_SHA256
+    for a, b in zip(revised.state_dict().values(), shapes_model.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 def test_revision_removes_the_dependence(hans, revised, scenes):
-    # the same recipe on decorrelated marks: removing or adding the mark no longer matters
+    # the same recipe on the cleaned images: removing or adding the mark no longer matters
     marked, bare, everywhere = scenes
     tied = marked.labels == TIED
+    assert abs(_recall(revised, marked) - _recall(revised, bare)) <= 0.05
     drop_hans = (_logits(hans, marked.images) - _logits(hans, bare.images))[tied, TIED].median()
     drop_rev = (_logits(revised, marked.images) - _logits(revised, bare.images))[tied, TIED].median()
     assert drop_rev.abs() < 0.2 * drop_hans
@@ -206,7 +175,7 @@ def test_revision_removes_the_dependence(hans, revised, scenes):
 
 
 def test_held_out_scenes_are_one_scene_set_with_three_mark_settings(scenes):
-    built = cleverhans.held_out_scenes(300, SEED)
+    built = cleverhans.held_out_scenes(N_SCENES, SEED)
     assert list(built) == ["as in training", "no mark", "mark on every image"]
     for got, want in zip(built.values(), scenes):                   # the fixture, built by hand
         assert torch.equal(got.images, want.images) and torch.equal(got.labels, want.labels)
@@ -220,7 +189,7 @@ def test_per_class_accuracy_matches_one_forward_pass(hans, scenes):
     batch = scenes[1]
     per_class = cleverhans.per_class_accuracy(hans, batch)
     assert len(per_class) == len(cleverhans.WATERMARK_SPEC.classes)
-    pred = _logits(hans, batch.images).argmax(1)                    # all 300 at once
+    pred = _logits(hans, batch.images).argmax(1)                    # all at once
     for k, value in enumerate(per_class):
         keep = batch.labels == k
         assert value == pytest.approx((pred[keep] == k).double().mean().item(), abs=1e-6)

@@ -51,10 +51,10 @@ def test_imagenet_preprocessing_is_torchvisions(imagenet_like):
 def test_shapes_preprocessing_and_denormalize(shapes_like):
     images = xk.data.make_shapes(3, seed=0).images
     x = xk.preprocess(images, shapes_like)
-    assert x.shape == (3, 3, 64, 64)
+    assert x.shape == (3, 3, 112, 112)
     assert torch.allclose(xk.denormalize(x, shapes_like), images, atol=1e-6)
     photo = xk.preprocess(xk.load_image("coffee"), shapes_like)
-    assert photo.shape == (1, 3, 64, 64)
+    assert photo.shape == (1, 3, 112, 112)
 
 
 def test_imagenet_class_names_offline(imagenet_like):
@@ -72,7 +72,7 @@ def test_pil_modes_are_converted(mode, shapes_like):
     else:
         image = rgb.convert(mode)
     x = xk.preprocess(image, shapes_like)
-    assert x.shape == (1, 3, 64, 64) and torch.isfinite(x).all()
+    assert x.shape == (1, 3, 112, 112) and torch.isfinite(x).all()
     if mode in ("L", "I;16", "LA"):
         expected = xk.preprocess(rgb.convert("L"), shapes_like)
         assert torch.allclose(x, expected, atol=1e-4)

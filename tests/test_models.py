@@ -38,10 +38,46 @@ def test_shapes_model_state(shapes_model):
     assert xk.class_names(shapes_model) == SHAPES_CLASSES
 
 
-def test_shapes_accuracy_on_unseen_seeds(shapes_model):
-    # seeds below TRAIN_SEED were never used for training; 123_457 is used nowhere else
+def test_shapes_accuracy_and_softmax_on_unseen_seeds(shapes_model):
+    # seeds below TRAIN_SEED were never used for training; 123_457 is used nowhere else.
+    # Issue 13's specification: at least 98 % accurate, and a softmax that is not saturated
+    # (median top probability of the correct predictions at most 0.99)
+    from xaikit.train import softmax_report
+
     test = make_shapes(1000, seed=123_457)
-    assert accuracy(shapes_model, test.images, test.labels) >= 0.97
+    report = softmax_report(shapes_model, test.images, test.labels)
+    assert report["accuracy"] == accuracy(shapes_model, test.images, test.labels)
+    assert report["accuracy"] >= 0.98
+    assert report["top_softmax_median_correct"] <= 0.99
+
+
+def test_softmax_report_by_hand():
+    from xaikit.train import softmax_report
+
+    class Fixed(nn.Module):  # logits that ignore the image: row i is logits[i]
+        def forward(self, x):
+            return self.logits[: len(x)]
+
+    net = Fixed()
+    net.logits = torch.tensor([[2.0, 0, 0], [0, 3.0, 0], [0, 0, 1.0], [7.0, 0, 0]])
+    images = torch.full((4, 3, 8, 8), 0.5)
+    report = softmax_report(net, images, torch.tensor([0, 1, 0, 0]))
+    assert report["accuracy"] == 0.75
+    # the correct rows' top probabilities: 0.79, 0.91, 0.998
+    expected = torch.tensor([[2.0, 0, 0], [0, 3.0, 0], [7.0, 0, 0]]).softmax(1).max(1).values
+    assert report["top_softmax_median_correct"] == pytest.approx(expected.median().item())
+    assert report["top_softmax_share_above_0.99"] == pytest.approx(1 / 3)
+
+
+def test_unfolded_model_computes_the_same_function(shapes_model):
+    bn = xk.load_model("vgg16-shapes-bn")
+    assert xk.model_spec(bn).name == "vgg16-shapes-bn"
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in bn.modules()) == 13
+    x = xk.preprocess(make_shapes(4, seed=123_457).images, shapes_model)
+    assert torch.allclose(bn(x), shapes_model(x), atol=1e-4, rtol=1e-4)
+    folded = fuse_batchnorm(bn)
+    for name, value in folded.state_dict().items():
+        assert torch.allclose(value, shapes_model.state_dict()[name], atol=1e-6), name
 
 
 def test_preprocess_matches_training_normalisation(shapes_model):
@@ -55,7 +91,11 @@ def test_shipped_report_matches_weights():
     report = json.loads((models.data_dir() / "vgg16-shapes.json").read_text())
     assert report["sha256"] == models.SHAPES_SHA256
     assert report["sha256"] == models.sha256(models.data_dir() / models.SHAPES_WEIGHTS)
-    assert report["test_accuracy"] >= 0.97 and report["bytes"] < 5 * 2**20
+    assert report["test_accuracy"] >= 0.98 and report["bytes"] < 5 * 2**20
+    assert report["test_top_softmax_median_correct"] <= 0.99
+    assert report["bn_sha256"] == models.SHIPPED["vgg16-shapes-bn"].sha256
+    assert report["bn_sha256"] == models.sha256(models.data_dir() / report["bn_file"])
+    assert report["input_size"] == 112 and report["threads"] == 1
 
 
 def test_corrupted_weights_raise(tmp_path, monkeypatch):
@@ -148,7 +188,7 @@ def test_fuse_batchnorm_preserves_outputs():
             m.bias.data.uniform_(-0.2, 0.2)
     bn.eval()
     fused = fuse_batchnorm(bn)
-    x = torch.randn(3, 3, 64, 64, dtype=torch.float64)
+    x = torch.randn(3, 3, 112, 112, dtype=torch.float64)
     assert torch.allclose(fused(x), bn(x), rtol=1e-10, atol=1e-10)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
 
@@ -175,6 +215,8 @@ def test_input_size_of_the_imagenet_path(monkeypatch):
     monkeypatch.setenv("XAIKIT_INPUT_SIZE", "16")
     with pytest.raises(ValueError, match="at least 32 pixels"):
         xk.load_model("vgg16-untrained")
+    monkeypatch.setenv("XAIKIT_INPUT_SIZE", "64")             # the shapes models ignore it
+    assert xk.model_spec(xk.load_model("vgg16-shapes")).input_size == 112
     monkeypatch.delenv("XAIKIT_INPUT_SIZE")
-    with pytest.raises(ValueError, match="trained on 64x64 inputs"):
+    with pytest.raises(ValueError, match="trained on 112x112 inputs"):
         xk.load_model("vgg16-shapes", input_size=128)

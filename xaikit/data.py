@@ -1,22 +1,27 @@
 """The procedurally generated *shapes* data set of the offline model ``vgg16-shapes``.
 
 Each image shows one large object whose **shape** decides the class (circle, square, ...),
-drawn in a random colour at a random scale, position and rotation on a textured, noisy
-background, together with up to three smaller *distractor* objects of other classes. Colour
-carries no class information, so a model has to look at the outline of the large object.
-Every sample also comes with the pixel mask of its class-determining object, which makes the
-set a ground truth for localisation metrics (notebook 09), and an optional *watermark*, a small
-fixed mark in a corner tied to one class, turns it into a Clever Hans data set (notebook 10).
+drawn at a random scale, position and rotation, together with up to three smaller *distractor*
+objects of other classes. Backgrounds are crops of the real photos that ship inside
+scikit-image and matplotlib (70 %) or procedural gratings (30 %), with jittered colour and
+contrast; object surfaces are flat colours or carry the luminance texture of a photo crop or of
+gratings; in 30 % of the images a small object of another class partly hides the main one;
+an uneven illumination (a gain times a linear ramp) and pixel noise finish the scene. Colour
+and texture carry no class information, so a model has to look at the outline of the large
+object. Every sample comes with the mask of the visible pixels of its class-determining object,
+a ground truth for localisation metrics (notebook 09), and an optional *watermark*, a small fixed
+mark in a corner tied to one class, turns the set into a Clever Hans data set (notebook 10).
 
 The generator is written by hand because no installed library draws labelled, masked,
-randomly placed shapes on textured backgrounds; it uses only NumPy and is deterministic: sample
-``i`` of ``make_shapes(n, seed)`` depends only on ``(seed, i)``, so ``make_shapes(10, seed)`` is
-the first ten images of ``make_shapes(1000, seed)``.
+randomly placed shapes on textured backgrounds; it uses NumPy (and scikit-image once, to shrink
+the photos) and is deterministic: sample ``i`` of ``make_shapes(n, seed)`` depends only on
+``(seed, i)``, so ``make_shapes(10, seed)`` is the first ten images of ``make_shapes(1000, seed)``.
 
 Introduced in notebook ``00_setup_and_tour``.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -39,7 +44,7 @@ __all__ = [
 SHAPES_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "star", "heart")
 """Class names of the shapes data set, in label order."""
 
-SHAPES_SIZE = 64
+SHAPES_SIZE = 112
 """Default image side in pixels (the input size of ``vgg16-shapes``)."""
 
 TRAIN_SEED = 1_000_000
@@ -50,6 +55,7 @@ TEST_SEED = 0
 
 _SUPERSAMPLE = 2  # render at 2x and average: anti-aliased edges, masks from coverage > 0.5
 _MAX_DISTRACTORS = 3
+_OCCLUSION_PROB = 0.3  # share of images whose main object is partly hidden by another
 
 
 @dataclass
@@ -160,9 +166,66 @@ def _coverage(label: int, size: int, cx: float, cy: float, radius: float, angle:
 
 
 # ----------------------------------------------------------------------------- appearance
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Textured background ``(3, size, size)``: a base colour, random gratings and blotches."""
-    base = rng.uniform(0.15, 0.85, size=3)
+_SKIMAGE_PHOTOS = ("astronaut", "brick", "camera", "chelsea", "coffee", "coins", "grass", "gravel",
+                   "hubble_deep_field", "moon", "retina", "rocket")
+_MATPLOTLIB_PHOTOS = ("grace_hopper.jpg",)
+_PHOTO_SIDE = 192  # photos are shrunk once so that their shorter side has this many pixels
+
+
+@functools.lru_cache(maxsize=1)
+def _photos() -> tuple[np.ndarray, ...]:
+    """The real photos that ship inside scikit-image and matplotlib, as ``(3, h, w)`` float32.
+
+    Loaded once per process, from the installed packages (no network), grey ones repeated
+    over three channels, each shrunk with anti-aliasing so that its shorter side is
+    :data:`_PHOTO_SIDE` pixels.
+    """
+    import matplotlib.image
+    import skimage.data
+    from matplotlib import cbook
+    from skimage.transform import resize
+
+    raw = [getattr(skimage.data, name)() for name in _SKIMAGE_PHOTOS]
+    raw += [matplotlib.image.imread(cbook.get_sample_data(name)) for name in _MATPLOTLIB_PHOTOS]
+    photos = []
+    for image in raw:
+        image = np.asarray(image, dtype=np.float64)
+        if image.max() > 1.0:
+            image = image / 255.0
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        image = image[..., :3]
+        scale = _PHOTO_SIDE / min(image.shape[:2])
+        shape = (round(image.shape[0] * scale), round(image.shape[1] * scale), 3)
+        image = resize(image, shape, order=1, anti_aliasing=True)
+        photos.append(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))
+    return tuple(photos)
+
+
+def _photo_crop(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A random square crop ``(3, size, size)`` of a random photo: random scale (a quarter of
+    the shorter side to all of it), quarter turn and mirror, resampled bilinearly."""
+    photos = _photos()
+    photo = photos[rng.integers(len(photos))]
+    h, w = photo.shape[1:]
+    side = rng.uniform(0.25, 1.0) * min(h, w)
+    top, left = rng.uniform(0, h - side), rng.uniform(0, w - side)
+    coords = (np.arange(size) + 0.5) * side / size - 0.5
+    rows = np.clip(top + coords, 0, h - 1)
+    cols = np.clip(left + coords, 0, w - 1)
+    r0, c0 = np.floor(rows).astype(int), np.floor(cols).astype(int)
+    r1, c1 = np.minimum(r0 + 1, h - 1), np.minimum(c0 + 1, w - 1)
+    fr, fc = (rows - r0)[:, None].astype(np.float32), (cols - c0)[None, :].astype(np.float32)
+    crop = (photo[:, r0][:, :, c0] * (1 - fr) * (1 - fc) + photo[:, r1][:, :, c0] * fr * (1 - fc)
+            + photo[:, r0][:, :, c1] * (1 - fr) * fc + photo[:, r1][:, :, c1] * fr * fc)
+    crop = np.rot90(crop, int(rng.integers(4)), axes=(1, 2))
+    if rng.uniform() < 0.5:
+        crop = crop[:, :, ::-1]
+    return np.ascontiguousarray(crop)
+
+
+def _grating(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A procedural texture ``(size, size)`` in about [-1, 1]: the sum of three random gratings."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     texture = np.zeros((size, size), dtype=np.float32)
     for _ in range(3):
@@ -170,10 +233,49 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         freq = rng.uniform(2, 10)
         phase = rng.uniform(0, 2 * np.pi)
         texture += np.sin(2 * np.pi * freq * (np.cos(theta) * xx + np.sin(theta) * yy) + phase)
-    texture /= 3
+    return texture / 3
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Background ``(3, size, size)``: a crop of a real photo (with probability 0.7), its
+    contrast and colours jittered, or a base colour with random gratings (0.3)."""
+    if rng.uniform() < 0.7:
+        crop = _photo_crop(rng, size)
+        grey = crop.mean(axis=0, keepdims=True)
+        saturation = rng.uniform(0.3, 1.2)
+        crop = grey + saturation * (crop - grey)
+        base = rng.uniform(0.2, 0.8, size=3)[:, None, None]
+        contrast = rng.uniform(0.4, 1.0)
+        return base + contrast * (crop - crop.mean(axis=(1, 2), keepdims=True))
+    base = rng.uniform(0.15, 0.85, size=3)
     tint = rng.uniform(-1, 1, size=3)
     amplitude = rng.uniform(0.05, 0.15)
-    return base[:, None, None] + amplitude * tint[:, None, None] * texture[None]
+    return base[:, None, None] + amplitude * tint[:, None, None] * _grating(rng, size)[None]
+
+
+def _object_fill(rng: np.random.Generator, size: int, against: np.ndarray) -> np.ndarray:
+    """An object's surface ``(3, size, size)``: a colour at least 0.45 (Euclidean RGB) away from
+    the background colour ``against``, flat (probability 0.3) or with the luminance texture of a
+    photo crop (0.5) or of gratings (0.2) at a random amplitude."""
+    colour = _object_colour(rng, against)[:, None, None]
+    kind = rng.uniform()
+    if kind < 0.3:
+        return np.broadcast_to(colour, (3, size, size))
+    if kind < 0.8:
+        crop = _photo_crop(rng, size).mean(axis=0)
+        texture = (crop - crop.mean()) / max(float(crop.std()), 1e-3) / 2
+    else:
+        texture = _grating(rng, size)
+    return colour + rng.uniform(0.05, 0.15) * np.clip(texture, -2, 2)[None]
+
+
+def _lighting(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A smooth illumination field ``(size, size)``: a global gain in [0.7, 1.2] times a linear
+    ramp of up to +-25 % across the image in a random direction."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
+    theta = rng.uniform(0, 2 * np.pi)
+    ramp = 1 + rng.uniform(-0.5, 0.5) * (np.cos(theta) * xx + np.sin(theta) * yy)
+    return rng.uniform(0.7, 1.2) * ramp
 
 
 def _object_colour(rng: np.random.Generator, against: np.ndarray) -> np.ndarray:
@@ -186,8 +288,10 @@ def _object_colour(rng: np.random.Generator, against: np.ndarray) -> np.ndarray:
 
 
 def watermark_box(size: int = SHAPES_SIZE) -> tuple[slice, slice]:
-    """Rows and columns of the watermark: a 7x7 pixel mark 2 pixels from the lower-right corner."""
-    return slice(size - 9, size - 2), slice(size - 9, size - 2)
+    """Rows and columns of the watermark: a square mark of side ``round(7 size / 64)`` pixels
+    (12 at 112), ``round(2 size / 64)`` pixels (4 at 112) from the lower-right corner."""
+    side, margin = max(round(7 * size / 64), 7), max(round(2 * size / 64), 1)
+    return slice(size - margin - side, size - margin), slice(size - margin - side, size - margin)
 
 
 def _stamp_watermark(image: np.ndarray) -> None:
@@ -195,6 +299,9 @@ def _stamp_watermark(image: np.ndarray) -> None:
     mark = np.zeros((7, 7), dtype=bool)  # a small "x" in a frame, like a copyright tag
     mark[[0, -1], :] = mark[:, [0, -1]] = True
     mark[np.arange(1, 6), np.arange(1, 6)] = mark[np.arange(1, 6), np.arange(5, 0, -1)] = True
+    side = rows.stop - rows.start
+    index = np.arange(side) * 7 // side  # nearest-neighbour enlargement of the 7x7 pattern
+    mark = mark[index][:, index]
     patch = image[:, rows, cols]
     patch[:, mark] = 1.0
     patch[:, ~mark] = 0.0
@@ -217,14 +324,21 @@ def _sample(rng: np.random.Generator, size: int, label: int, watermark: bool):
             continue
         placed.append((px, py, small))
         cover = _coverage(int(rng.choice(others)), size, px, py, small, rng.uniform(0, 2 * np.pi))
-        colour = _object_colour(rng, background_colour)
-        image = image * (1 - cover) + colour[:, None, None] * cover
+        image = image * (1 - cover) + _object_fill(rng, size, background_colour) * cover
     angle = rng.uniform(-np.pi / 4, np.pi / 4) if SHAPES_CLASSES[label] == "heart" \
         else rng.uniform(0, 2 * np.pi)
     cover = _coverage(label, size, cx, cy, radius, angle)
-    colour = _object_colour(rng, background_colour)
-    image = image * (1 - cover) + colour[:, None, None] * cover
-    image = image + rng.normal(0, rng.uniform(0.02, 0.08), size=image.shape)
+    image = image * (1 - cover) + _object_fill(rng, size, background_colour) * cover
+    if rng.uniform() < _OCCLUSION_PROB:  # a small object of another class in front of the edge
+        small = rng.uniform(0.08, 0.12) * size
+        direction = rng.uniform(0, 2 * np.pi)
+        distance = radius * rng.uniform(0.8, 1.1)
+        occluder = _coverage(int(rng.choice(others)), size, cx + distance * np.cos(direction),
+                             cy + distance * np.sin(direction), small, rng.uniform(0, 2 * np.pi))
+        image = image * (1 - occluder) + _object_fill(rng, size, background_colour) * occluder
+        cover = cover * (1 - occluder)
+    image = image * _lighting(rng, size)[None]
+    image = image + rng.normal(0, rng.uniform(0.02, 0.06), size=image.shape)
     image = np.clip(image, 0, 1).astype(np.float32)
     if watermark:
         _stamp_watermark(image)
@@ -261,7 +375,9 @@ def make_shapes(
         Seed; sample ``i`` depends only on ``(seed, i)``. Training uses seeds from
         :data:`TRAIN_SEED` on, the default :data:`TEST_SEED` is held out.
     size : int
-        Image side in pixels (default 64, the input size of ``vgg16-shapes``).
+        Image side in pixels (default :data:`SHAPES_SIZE` = 112, the input size of
+        ``vgg16-shapes``). The scene is drawn at that resolution: other sizes give the same
+        labels and a similar, not a resampled, image.
     classes : sequence of int or str, optional
         Restrict the labels to these classes (drawn uniformly); default all six.
     watermark : int or str, optional
@@ -337,9 +453,9 @@ def make_pair(n: int, classes: tuple[int | str, int | str], seed: int = TEST_SEE
             angle = rng.uniform(-np.pi / 4, np.pi / 4) if SHAPES_CLASSES[label] == "heart" \
                 else rng.uniform(0, 2 * np.pi)
             cover = _coverage(label, size, cx * size, cy, radius, angle)
-            colour = _object_colour(rng, background_colour)
-            image = image * (1 - cover) + colour[:, None, None] * cover
+            image = image * (1 - cover) + _object_fill(rng, size, background_colour) * cover
             masks[i, k] = cover > 0.5
-        image = image + rng.normal(0, rng.uniform(0.02, 0.08), size=image.shape)
+        image = image * _lighting(rng, size)[None]
+        image = image + rng.normal(0, rng.uniform(0.02, 0.06), size=image.shape)
         images[i] = np.clip(image, 0, 1)
     return torch.from_numpy(images), torch.from_numpy(masks)

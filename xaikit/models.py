@@ -27,6 +27,7 @@ from .data import SHAPES_CLASSES, SHAPES_SIZE
 __all__ = [
     "MODEL_NAMES",
     "ModelSpec",
+    "BN_SPEC",
     "REVISED_SPEC",
     "SHIPPED",
     "ShippedWeights",
@@ -44,11 +45,13 @@ __all__ = [
 ]
 
 MODEL_NAMES = ("vgg16", "vgg16-shapes", "auto", "vgg16-untrained", "vgg16-shapes-watermark",
-               "vgg16-shapes-revised")
+               "vgg16-shapes-revised", "vgg16-shapes-bn")
 """Names :func:`load_model` accepts. ``vgg16-untrained`` is torchvision's architecture with
 random weights, for testing the ImageNet code path offline; it never stands in for ``vgg16``.
 ``vgg16-shapes-watermark`` and ``vgg16-shapes-revised`` are the Clever Hans pair of notebook 10
-(:mod:`xaikit.cleverhans`)."""
+(:mod:`xaikit.cleverhans`). ``vgg16-shapes-bn`` is ``vgg16-shapes`` before its BatchNorms were
+folded into the convolutions (the ``vgg16_bn`` layout it was trained in; same outputs up to
+rounding), for canonization (notebook 07)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -58,7 +61,7 @@ SHAPES_WIDTHS = (12, 24, 48, 96, 96)
 SHAPES_HIDDEN = 128
 """Width of the two hidden dense layers of ``vgg16-shapes`` (torchvision: 4096)."""
 SHAPES_WEIGHTS = "vgg16-shapes.safetensors"
-SHAPES_SHA256 = "120fc1cbda63b2b58a98b9761fcf4e1f6967908494111c6fe5302b9a27a93d18"
+SHAPES_SHA256 = "3585d2bb2b0ddc223522456439b2f71e988366fc4cd0dde83fc47de85d219ffe"
 """SHA-256 of the shipped weights; ``python -m xaikit.train`` prints the value of a new file."""
 
 OFFLINE_ENV = "XAIKIT_OFFLINE"
@@ -179,7 +182,10 @@ SHAPES_SPEC = ModelSpec("vgg16-shapes", SHAPES_SIZE, SHAPES_SIZE, IMAGENET_MEAN,
 WATERMARK_SPEC = dataclasses.replace(SHAPES_SPEC, name="vgg16-shapes-watermark")
 """The Clever Hans model's spec: same input size, normalisation, classes and data set."""
 REVISED_SPEC = dataclasses.replace(SHAPES_SPEC, name="vgg16-shapes-revised")
-"""The revised model's spec (notebook 10, section 4)."""
+"""The revised model's spec (notebook 10, section 4). Its weights are ``vgg16-shapes``'s: the
+Clever Hans recipe retrained on the cleaned images is ``vgg16-shapes``'s recipe."""
+BN_SPEC = dataclasses.replace(SHAPES_SPEC, name="vgg16-shapes-bn")
+"""The spec of ``vgg16-shapes`` with its BatchNorms not folded (notebook 07, canonization)."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,8 @@ class ShippedWeights:
     spec: ModelSpec
     command: str
     """The command that retrains it (named in integrity errors)."""
+    batch_norm: bool = False
+    """Stored in the ``vgg16_bn`` layout (BatchNorm after every convolution)."""
 
 
 SHIPPED: dict[str, ShippedWeights] = {
@@ -199,11 +207,14 @@ SHIPPED: dict[str, ShippedWeights] = {
     "vgg16-shapes-watermark": ShippedWeights(
         "vgg16-shapes-watermark.safetensors",
         "7ea03e8135711e3d7b1fe4895c6be3291457b657417ea2102ccf85995e4b9f03", WATERMARK_SPEC,
-        "python -m xaikit.cleverhans"),
-    "vgg16-shapes-revised": ShippedWeights(
-        "vgg16-shapes-revised.safetensors",
-        "e7f3b8a4195ea45e1fb794ef22816b66a108a894c17408a15a98e16a25e4829f", REVISED_SPEC,
-        "python -m xaikit.cleverhans --revised"),
+        "python -m xaikit.train --model vgg16-shapes-watermark"),
+    "vgg16-shapes-revised": ShippedWeights(  # the same file: see xaikit.train.RECIPES
+        SHAPES_WEIGHTS, SHAPES_SHA256, REVISED_SPEC,
+        "python -m xaikit.train --model vgg16-shapes"),
+    "vgg16-shapes-bn": ShippedWeights(
+        "vgg16-shapes-bn.safetensors",
+        "b0fc57d1a1f166e449e950dab205a140e405e2c58aa166ad36a197b3501b1659", BN_SPEC,
+        "python -m xaikit.train --model vgg16-shapes", batch_norm=True),
 }
 """The shipped models of the ``vgg16-shapes`` layout: weights file, SHA-256, spec, recipe."""
 
@@ -212,9 +223,10 @@ def shapes_architecture(batch_norm: bool = False, init: bool = True) -> nn.Modul
     """The ``vgg16-shapes`` network, with freshly initialised or (``init=False``) arbitrary weights.
 
     torchvision's ``VGG`` class and ``make_layers`` with configuration "D" scaled down to
-    :data:`SHAPES_WIDTHS`, a 2x2 adaptive average pool (the identity on 64x64 inputs) and
-    hidden dense layers of :data:`SHAPES_HIDDEN` units. With ``batch_norm=True`` it is the
-    ``vgg16_bn`` layout used for training (:mod:`xaikit.train` fuses the BatchNorms away).
+    :data:`SHAPES_WIDTHS`, a 3x3 adaptive average pool (the identity on 112x112 inputs, as
+    torchvision's 7x7 one is on 224x224) and hidden dense layers of :data:`SHAPES_HIDDEN` units.
+    With ``batch_norm=True`` it is the ``vgg16_bn`` layout used for training
+    (:mod:`xaikit.train` folds the BatchNorms away).
     ``init=True`` applies torchvision's VGG initialisation (Kaiming-normal convolutions,
     N(0, 0.01) dense layers, zero biases).
     """
@@ -226,9 +238,9 @@ def shapes_architecture(batch_norm: bool = False, init: bool = True) -> nn.Modul
     with torch.device("meta"):  # VGG's own 25088x4096 classifier is replaced: don't allocate it
         model = VGG(nn.Identity(), num_classes=len(SHAPES_CLASSES), init_weights=False)
     model.features = make_layers(cfg, batch_norm=batch_norm)
-    model.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+    model.avgpool = nn.AdaptiveAvgPool2d((3, 3))
     model.classifier = nn.Sequential(
-        nn.Linear(w[4] * 2 * 2, SHAPES_HIDDEN), nn.ReLU(True), nn.Dropout(0.5),
+        nn.Linear(w[4] * 3 * 3, SHAPES_HIDDEN), nn.ReLU(True), nn.Dropout(0.5),
         nn.Linear(SHAPES_HIDDEN, SHAPES_HIDDEN), nn.ReLU(True), nn.Dropout(0.5),
         nn.Linear(SHAPES_HIDDEN, len(SHAPES_CLASSES)))
     if init:
@@ -320,7 +332,7 @@ def load_weights(name: str = "vgg16-shapes", path: str | Path | None = None, *,
             f"{path.name} is corrupted or was replaced: SHA-256 {actual[:16]}... does not match "
             f"the recorded {expected[:16]}...; restore it (git checkout data/) or retrain with "
             f"{shipped.command}")
-    model = shapes_architecture(batch_norm=False, init=False)
+    model = shapes_architecture(batch_norm=shipped.batch_norm, init=False)
     try:
         state = load_file(str(path))
     except SafetensorError as error:  # only reachable if the hash table was updated wrongly
@@ -424,8 +436,9 @@ def load_model(name: str | None = None, *, device: str | torch.device | None = N
         Input side of an ImageNet-path model (default ``$XAIKIT_INPUT_SIZE``, else 224;
         torchvision's VGG-16 takes any side of at least 32 pixels thanks to its adaptive
         pooling). Smaller sizes make the ImageNet code path cheap to test (``make
-        test-imagenet-path-small``); the shapes models are trained at their size and refuse
-        another.
+        test-imagenet-path-small``). The shapes models are trained at their size: they refuse
+        another ``input_size`` and ignore ``$XAIKIT_INPUT_SIZE`` (a notebook run on the small
+        ImageNet path still loads the shapes models it always uses at their own size).
 
     Returns
     -------
@@ -445,6 +458,7 @@ def load_model(name: str | None = None, *, device: str | torch.device | None = N
                 f"of {', '.join(MODEL_NAMES)}, unset it (default 'auto') or pass a name")
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     target_device = resolve_device(device)  # before any loading: a bad name fails at once
+    explicit_size = input_size is not None
     size = _input_size(input_size)
     imagenet_size = 224 if size is None else size
     if name == "auto":
@@ -463,10 +477,9 @@ def load_model(name: str | None = None, *, device: str | torch.device | None = N
     else:
         model = load_weights(name)
         spec = model.xaikit_spec
-    if spec.dataset != "imagenet" and size is not None and size != spec.input_size:
+    if spec.dataset != "imagenet" and explicit_size and size != spec.input_size:
         raise ValueError(f"{spec.name} was trained on {spec.input_size}x{spec.input_size} "
-                         f"inputs; input_size={size} (or {INPUT_SIZE_ENV}) applies to the "
-                         "ImageNet-path models only")
+                         f"inputs; input_size={size} applies to the ImageNet-path models only")
     model.xaikit_spec = spec
     return model.eval().requires_grad_(False).to(target_device)
 

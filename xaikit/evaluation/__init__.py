@@ -11,6 +11,7 @@ One concept per module:
   variation and autocorrelation of a signal;
 - :mod:`.robustness` - max-sensitivity and local Lipschitz estimate under random input noise;
 - :mod:`.similarity` - Spearman rank correlation and SSIM between heatmaps;
+- :mod:`.intervals` - 95 % intervals of proportions (Wilson) and means (Student t);
 - :mod:`.metrics` - the registry: every score with its direction and reference;
 - :mod:`.selection` - grid search of a method's settings maximising a score;
 - :mod:`.table` - many methods x many metrics in one tidy table.
@@ -20,6 +21,7 @@ Quantus (0.6.0) is the cross-check, imported only through :func:`import_quantus`
 from ._quantus import import_quantus
 from .complexity import autocorrelation, complexity, path_variation, roughness, sparseness
 from .continuity import continuity, continuity_profile, max_toy_model, shift
+from .intervals import mean_interval, proportion_interval
 from .localisation import pointing_game, relevance_mass, relevance_rank
 from .metrics import CONTROLS, METRICS, Metric
 from .properties import conservation, explained_logit, lrp_layer_sums, positivity
@@ -34,6 +36,7 @@ __all__ = [
     "CONTROLS", "METRICS", "Metric", "Selection", "aopc", "autocorrelation", "complexity",
     "conservation", "continuity", "continuity_profile", "evaluate", "explained_logit",
     "import_quantus", "local_lipschitz", "lrp_layer_sums", "max_sensitivity", "max_toy_model",
+    "mean_interval", "proportion_interval",
     "patch_ranks", "path_variation", "pixel_flipping", "pointing_game", "positivity",
     "random_logit", "randomisation_test", "randomised_models", "relevance_mass",
     "relevance_rank", "robustness_ratios", "roughness", "select", "shift", "sparseness",
