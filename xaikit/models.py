@@ -206,7 +206,7 @@ SHIPPED: dict[str, ShippedWeights] = {
                                    "python -m xaikit.train"),
     "vgg16-shapes-watermark": ShippedWeights(
         "vgg16-shapes-watermark.safetensors",
-        "7ea03e8135711e3d7b1fe4895c6be3291457b657417ea2102ccf85995e4b9f03", WATERMARK_SPEC,
+        "37551c494d993fc8e8cb4ecb92d880a275cc62909bf04f394d9f5517edfb8ab2", WATERMARK_SPEC,
         "python -m xaikit.train --model vgg16-shapes-watermark"),
     "vgg16-shapes-revised": ShippedWeights(  # the same file: see xaikit.train.RECIPES
         SHAPES_WEIGHTS, SHAPES_SHA256, REVISED_SPEC,
