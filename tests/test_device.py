@@ -64,7 +64,7 @@ def test_inputs_follow_the_model_device_and_dtype(shapes_model):
     # the meta device stands in for a GPU: no computation, but every tensor must land there
     on_meta = copy.deepcopy(shapes_model).to("meta")
     examples = xk.example_batch(on_meta, n=2)
-    assert examples.x.device.type == "meta" and examples.x.shape == (2, 3, 64, 64)
+    assert examples.x.device.type == "meta" and examples.x.shape == (2, 3, 112, 112)
     double = copy.deepcopy(shapes_model).double()
     x = xk.preprocess(xk.load_image("chelsea"), double)
     assert x.dtype == torch.float64
