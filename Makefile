@@ -71,7 +71,7 @@ test-imagenet-path-small: setup
 # The three shipped models (xaikit.train.RECIPES), two at a time on one thread each: about
 # 50 minutes on 2 cores (times in data/*.json). Each writes data/NAME.safetensors and .json.
 train: setup
-	@echo "make train: $(TRAIN_MODELS), both at once on one thread each; about 60 minutes on 2 cores"
+	@echo "make train: $(TRAIN_MODELS), both at once on one thread each; about 70 minutes on 2 cores (data/*.json: train_seconds)"
 	$(MAKE) -j2 $(addprefix train-,$(TRAIN_MODELS))
 
 $(addprefix train-,$(TRAIN_MODELS)): train-%: setup
