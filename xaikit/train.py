@@ -69,15 +69,17 @@ def fuse_batchnorm(model_bn: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
+def _logits(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """``model``'s logits (eval mode) for ``[0, 1]`` shapes ``images``, ``batch_size`` at a time."""
+    model.eval()
+    return torch.cat([model(normalize(images[s:s + batch_size]))
+                      for s in range(0, len(images), batch_size)])
+
+
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
              batch_size: int = 256) -> float:
     """Top-1 accuracy of ``model`` on ``[0, 1]`` shapes ``images (N, 3, H, W)``."""
-    model.eval()
-    correct = 0
-    for start in range(0, len(labels), batch_size):
-        logits = model(normalize(images[start:start + batch_size]))
-        correct += (logits.argmax(1) == labels[start:start + batch_size]).sum().item()
-    return correct / len(labels)
+    return (_logits(model, images, batch_size).argmax(1) == labels).sum().item() / len(labels)
 
 
 def train_shapes(epochs: int = 12, per_epoch: int = 12_000, *, seed: int = 0,
@@ -160,10 +162,7 @@ def softmax_report(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                    batch_size: int = 256) -> dict[str, float]:
     """Accuracy and the top softmax of the correct predictions (median, 10th/90th percentile,
     share above 0.99) of ``model`` on ``[0, 1]`` shapes images."""
-    model.eval()
-    logits = torch.cat([model(normalize(images[s:s + batch_size]))
-                        for s in range(0, len(labels), batch_size)])
-    probs = logits.softmax(1)
+    probs = _logits(model, images, batch_size).softmax(1)
     correct = probs.argmax(1) == labels
     top = probs.max(1).values[correct].double()
     return {"accuracy": correct.double().mean().item(),
@@ -186,13 +185,8 @@ def _report(name: str, model: nn.Module, test_images: int) -> dict:
     marked = make_shapes(test_images, TEST_SEED, watermark="star", watermark_prob=1.0)
     everywhere = make_shapes(test_images, TEST_SEED, watermark="star", watermark_prob=1.0,
                              watermark_other_prob=1.0)
-    with torch.no_grad():
-        pred_bare = torch.cat([model(normalize(test.images[s:s + 256])).argmax(1)
-                               for s in range(0, test_images, 256)])
-        pred_marked = torch.cat([model(normalize(marked.images[s:s + 256])).argmax(1)
-                                 for s in range(0, test_images, 256)])
-        pred_every = torch.cat([model(normalize(everywhere.images[s:s + 256])).argmax(1)
-                                for s in range(0, test_images, 256)])
+    pred_bare, pred_marked, pred_every = (_logits(model, b.images).argmax(1)
+                                          for b in (test, marked, everywhere))
     stars, others = test.labels == star, test.labels != star
     report["star_recall_with_mark"] = round((pred_marked[stars] == star).double().mean().item(), 4)
     report["star_recall_without_mark"] = round((pred_bare[stars] == star).double().mean().item(), 4)
