@@ -10,6 +10,7 @@ The flat public namespace below is everything the notebooks use::
     fig, ax = xk.plot_heatmap(attr, image=image)
 """
 from . import data, evaluation, figures, methods, references
+from .budgets import BUDGETS, Budget, budget
 from .examples import Examples, example_batch
 from .explain import explain, list_methods
 from .images import IMAGE_NAMES, denormalize, load_image, preprocess
@@ -29,6 +30,9 @@ from .session import setup
 __version__ = "0.1.0"
 
 __all__ = [
+    "BUDGETS",
+    "Budget",
+    "budget",
     "IMAGE_NAMES",
     "MODEL_NAMES",
     "ModelSpec",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from ..budgets import budget
 from ..examples import example_batch
 from ..explain import explain
 from ..images import preprocess
@@ -50,13 +51,17 @@ def gradient_maps(model: nn.Module) -> tuple[Figure, dict[str, Any]]:
 @register_figure("ig_baselines", notebook="02_gradients",
                  section="7. The reference point matters (claim B7)",
                  title="Integrated Gradients with a black, a blurred and a noise reference")
-def ig_baselines(model: nn.Module, steps: int = 32, seed: int = 0) -> tuple[Figure, dict[str, Any]]:
-    """IG (``steps``) of examples 0-3 with three references; uniform noise drawn with ``seed``.
+def ig_baselines(model: nn.Module, steps: int | None = None, seed: int = 0,
+                 images: int | None = None) -> tuple[Figure, dict[str, Any]]:
+    """IG (``steps``) of the first ``images`` examples with three references; uniform noise drawn
+    with ``seed``. ``steps`` and ``images`` default to the model's budget (:func:`xaikit.budget`).
 
-    Returns ``fig`` and ``{"maps": {name: (4, C, H, W)}, "baselines": {name: str or tensor}}``."""
+    Returns ``fig`` and ``{"maps": {name: (images, C, H, W)}, "baselines": {name: str or tensor}}``."""
     import matplotlib.pyplot as plt
 
-    ex = example_batch(model, n=4)
+    b = budget(model)
+    steps = b.ig_steps if steps is None else steps
+    ex = example_batch(model, n=b.ig_images if images is None else images)
     gen = torch.Generator().manual_seed(seed)
     noise = preprocess(torch.rand(ex.images.shape, generator=gen), model)
     baselines = {"black": "black", "blur": "blur", "noise": noise}
@@ -71,12 +76,14 @@ def ig_baselines(model: nn.Module, steps: int = 32, seed: int = 0) -> tuple[Figu
 
 @register_figure("deeplift_vs_ig", notebook="05_deeplift", section="6. DeepLIFT on VGG-16 (claim D8)",
                  title="DeepLIFT (Rescale) and IG with a black and a blurred reference")
-def deeplift_vs_ig(model: nn.Module, steps: int = 32) -> tuple[Figure, dict[str, Any]]:
-    """DeepLIFT and IG (``steps``) of examples 0-1 for the black and blurred references.
+def deeplift_vs_ig(model: nn.Module, steps: int | None = None) -> tuple[Figure, dict[str, Any]]:
+    """DeepLIFT and IG (``steps``: the model's budget when omitted) of examples 0-1 for the
+    black and blurred references.
 
     Returns ``fig`` and ``{"maps": {(method, reference): (2, C, H, W)}}``."""
     import matplotlib.pyplot as plt
 
+    steps = budget(model).ig_steps if steps is None else steps
     ex = example_batch(model, n=2)
     maps = {}
     for ref in ("black", "blur"):

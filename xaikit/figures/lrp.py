@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from ..budgets import budget
 from ..data import make_shapes
 from ..evaluation import positivity, relevance_mass, roughness
 from ..examples import example_batch
 from ..explain import explain
 from ..images import preprocess
+from ..models import model_spec
 from ..plotting import plot_heatmap
 from .registry import register_figure
 
@@ -35,12 +37,14 @@ RECIPES = {"LRP-0": {"rule": "0"}, "LRP-epsilon": {"rule": "epsilon"},
 
 def rule_batch(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None,
                                           torch.Tensor]:
-    """The batch notebook 07 compares rules on: 32 shapes images (seed 21) with masks offline,
-    the example photos on ImageNet. Returns ``(x, target, masks or None, images)``."""
-    ex = example_batch(model, n=4)
-    if ex.masks is None:
+    """The batch notebook 07 compares rules on: the model's budget of images
+    (:func:`xaikit.budget`: 32 shapes images (seed 21) with masks offline, the first 4 example
+    photos on ImageNet). Returns ``(x, target, masks or None, images)``."""
+    n = budget(model).rule_images
+    if model_spec(model).dataset != "shapes":
+        ex = example_batch(model, n=n)
         return ex.x, ex.labels, None, ex.images
-    batch = make_shapes(32, seed=21)
+    batch = make_shapes(n, seed=21)
     return preprocess(batch.images, model), batch.labels, batch.masks, batch.images
 
 

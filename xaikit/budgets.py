@@ -1,0 +1,142 @@
+"""Compute budgets per model: the one place where the workbook's costly settings live.
+
+The offline model (a narrow VGG-16 on 112-pixel shapes images) costs about a hundredth of
+torchvision's VGG-16 at 224 pixels, which on a laptop's two CPU cores takes about 0.15 s per
+forward pass and 0.3 s per gradient. So every setting whose cost is a number of forward or
+backward passes (occlusion windows and stride, LIME and SmoothGrad samples, IG steps,
+optimisation steps, the number of images of an evaluation) is chosen here per model family,
+and the notebooks print the budget they use (:meth:`Budget.describe`)::
+
+    budget = xk.budget(model)
+    print(budget.describe("01"))
+
+``BUDGETS["shapes"]`` holds the settings the committed outputs were computed with;
+``BUDGETS["imagenet"]`` the ones that keep each notebook within about three minutes on two CPU
+cores with VGG-16 at 224 pixels (notebooks/README.md has the measured times). To spend more on
+a faster machine, pass your own: ``xk.budget(model, lime_samples=1000)``.
+
+Claims asserted on the offline model are verified with its budget; on the ImageNet path the
+notebooks print what they measure with the smaller budget instead of asserting it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+
+from torch import nn
+
+from .models import model_spec
+
+__all__ = ["Budget", "BUDGETS", "budget"]
+
+
+def _setting(notebook: str, label: str):
+    return field(metadata={"notebook": notebook, "label": label})
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The costly settings of the notebooks for one model family (see the module docstring).
+
+    Each field's metadata names the notebook that uses it (``"01"``) and how it is printed.
+    """
+
+    family: str
+    # 01 perturbation
+    occlusion_window: int = _setting("01", "occlusion window = side / {}")
+    occlusion_stride: int = _setting("01", "stride = side / {}")
+    meaningful_iterations: int = _setting("01", "meaningful perturbation: {} Adam steps")
+    lime_samples: int = _setting("01", "LIME: {} samples")
+    # 02 gradients, 05 DeepLIFT
+    ig_steps: int = _setting("02", "IG on VGG-16: {} steps")
+    ig_images: int = _setting("02", "IG references: {} images")
+    # 04 SmoothGrad
+    smoothgrad_ts: tuple[int, ...] = _setting("04", "SmoothGrad grid: T = {}")
+    smoothgrad_reference: int = _setting("04", "convergence reference: T = {}")
+    # 06 LRP from scratch
+    bias_share_images: int = _setting("06", "bias share: {} held-out images")
+    # 07 LRP rules
+    rule_images: int = _setting("07", "rule comparison: {} images")
+    # 09 evaluation
+    eval_images: int = _setting("09", "evaluation: {} images")
+    eval_few: int = _setting("09", "costliest checks: {} images")
+    # 11 Shapley values
+    shapley_sample_budgets: tuple[int, ...] = _setting("11", "sampling budgets: {} passes")
+    shapley_seeds: int = _setting("11", "seeds per budget: {}")
+    shapley_fine_permutations: int = _setting("11", "7 x 7 grid: {} permutations")
+    # 12 concepts
+    concept_reference_images: int = _setting("12", "relevance maximisation: {} images")
+    concept_train_images: int = _setting("12", "explanation by example: {} training images")
+    concept_truth_images: int = _setting("12", "ground truth: {} images")
+    float64_images: int = _setting("12", "float64 cross-check: {} images")
+    synthesis_steps: int = _setting("12", "neuron synthesis: {} steps")
+    synthesis_side: int = _setting("12", "on {} px")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            values = value if isinstance(value, tuple) else (value,)
+            if f.name == "family":
+                continue
+            if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                      for v in values):
+                raise ValueError(f"budget {f.name} must be a positive int (or a tuple of them), "
+                                 f"got {value!r}")
+
+    def describe(self, notebook: str | None = None) -> str:
+        """One line naming the settings of ``notebook`` (``"01"``; all when ``None``)."""
+        parts = []
+        for f in fields(self):
+            if "notebook" not in f.metadata or notebook not in (None, f.metadata["notebook"]):
+                continue
+            value = getattr(self, f.name)
+            shown = ", ".join(map(str, value)) if isinstance(value, tuple) else value
+            parts.append(f.metadata["label"].format(shown))
+        if not parts:
+            known = sorted({f.metadata["notebook"] for f in fields(self) if f.metadata})
+            raise ValueError(f"no budget settings for notebook {notebook!r}; known: {known}")
+        return f"budget ({self.family}): " + "; ".join(parts)
+
+
+BUDGETS: dict[str, Budget] = {
+    "shapes": Budget(
+        family="offline model",
+        occlusion_window=8, occlusion_stride=16, meaningful_iterations=150, lime_samples=256,
+        ig_steps=32, ig_images=4,
+        smoothgrad_ts=(1, 4, 16, 64), smoothgrad_reference=256,
+        bias_share_images=32, rule_images=32,
+        eval_images=16, eval_few=6,
+        shapley_sample_budgets=(16, 64, 256), shapley_seeds=3, shapley_fine_permutations=8,
+        concept_reference_images=300, concept_train_images=400, concept_truth_images=48,
+        float64_images=2, synthesis_steps=100, synthesis_side=112,
+    ),
+    "imagenet": Budget(
+        family="VGG-16, ImageNet",
+        occlusion_window=4, occlusion_stride=8, meaningful_iterations=60, lime_samples=128,
+        ig_steps=16, ig_images=2,
+        smoothgrad_ts=(1, 4, 16), smoothgrad_reference=64,
+        bias_share_images=4, rule_images=4,
+        eval_images=2, eval_few=1,
+        shapley_sample_budgets=(16, 32), shapley_seeds=2, shapley_fine_permutations=2,
+        concept_reference_images=32, concept_train_images=32, concept_truth_images=1,
+        float64_images=1, synthesis_steps=40, synthesis_side=112,
+    ),
+}
+"""The budget of each model family (``ModelSpec.dataset``)."""
+
+
+def budget(model: nn.Module, **overrides: int | tuple[int, ...]) -> Budget:
+    """The :class:`Budget` for ``model``'s family, with ``overrides`` replacing fields.
+
+    >>> import xaikit as xk
+    >>> xk.budget(xk.load_model("vgg16-shapes")).lime_samples
+    256
+    """
+    spec = model_spec(model)
+    if spec.dataset not in BUDGETS:
+        raise ValueError(f"no budget for model family {spec.dataset!r}; known: {sorted(BUDGETS)}")
+    names = {f.name for f in fields(Budget)} - {"family"}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(f"unknown budget setting(s) {unknown}; known: {sorted(names)}")
+    return dataclasses.replace(BUDGETS[spec.dataset], **overrides)
