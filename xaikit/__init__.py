@@ -11,6 +11,7 @@ The flat public namespace below is everything the notebooks use::
 """
 from . import data, evaluation, figures, methods, references
 from .budgets import BUDGETS, Budget, budget
+from .claims import claim, verified
 from .examples import Examples, example_batch
 from .explain import explain, list_methods
 from .images import IMAGE_NAMES, denormalize, load_image, preprocess
@@ -33,6 +34,8 @@ __all__ = [
     "BUDGETS",
     "Budget",
     "budget",
+    "claim",
+    "verified",
     "IMAGE_NAMES",
     "MODEL_NAMES",
     "ModelSpec",
