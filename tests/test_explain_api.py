@@ -238,4 +238,4 @@ def test_every_method_runs_on_the_shipped_vgg16_shapes(method, shapes_model):
                "crp": dict(layer="features.28", channels=[0, 1])}.get(method, {})
     attr = xk.explain(shapes_model, x, 2, method, **options)
     assert attr.shape == x.shape and attr.dtype == x.dtype and torch.isfinite(attr).all()
-    assert default_layer(shapes_model) == "features.28"
+    assert default_layer(shapes_model) == default_layer(shapes_model, x) == "features.29"

@@ -14,6 +14,7 @@ from reference_gradients import (
     upsample,
 )
 from torch import nn
+from torch.nn import functional as F
 
 import xaikit as xk
 from xaikit.methods.gradcam import default_layer, gradcam_map
@@ -31,10 +32,11 @@ def _captum_layer_gradcam(net, layer, x, relu):
     return LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), "bilinear").detach()
 
 
-@pytest.mark.parametrize("layer", [None, "0", "3"])
+@pytest.mark.parametrize("layer", [None, "0", "3", "4"])
 def test_gradcam_equals_the_formula(layer):
     net, x = conv_net(), inputs(3)
-    expected = upsample(gradcam_formula(net, layer or "3", x, torch.tensor(TARGETS)), x)
+    # the default is the ReLU after the last convolution ("4"), as in the authors' code
+    expected = upsample(gradcam_formula(net, layer or "4", x, torch.tensor(TARGETS)), x)
     # the map is spread over the channels
     attr = xk.explain(net, x, TARGETS, "gradcam", layer=layer) * x.shape[1]
     assert expected.abs().max() > 1e-3
@@ -42,12 +44,23 @@ def test_gradcam_equals_the_formula(layer):
 
 
 @pytest.mark.parametrize("relu", [True, False])
-def test_gradcam_equals_captum_layer_gradcam(relu):
+@pytest.mark.parametrize("layer, index", [(None, 4), ("3", 3)])
+def test_gradcam_equals_captum_layer_gradcam(layer, index, relu):
     net, x = conv_net(), inputs(3)
     # the map is spread over the channels
-    attr = xk.explain(net, x, TARGETS, "gradcam", relu=relu) * x.shape[1]
-    expected = _captum_layer_gradcam(net, net[3], x, relu)
+    attr = xk.explain(net, x, TARGETS, "gradcam", layer=layer, relu=relu) * x.shape[1]
+    expected = _captum_layer_gradcam(net, net[index], x, relu)
+    assert expected.abs().max() > 1e-3
     assert torch.allclose(attr[:, :1], expected, **TIGHT)
+
+
+def test_gradcam_default_is_the_rectified_maps_not_the_convolution():
+    net, x = conv_net(), inputs(3)
+    assert default_layer(net) == default_layer(net, x) == "4"
+    default = xk.explain(net, x, TARGETS, "gradcam", relu=False)
+    assert torch.equal(default, xk.explain(net, x, TARGETS, "gradcam", layer="4", relu=False))
+    before = xk.explain(net, x, TARGETS, "gradcam", layer="3", relu=False)
+    assert (default - before).abs().max() > 0.1 * default.abs().max()
 
 
 def test_gradcam_relu_removes_the_negative_part():
@@ -65,60 +78,87 @@ def test_gradcam_is_the_same_map_in_every_channel():
     assert torch.equal(attr, attr[:, :1].expand_as(attr))
 
 
-def test_gradcam_on_vgg_layout_with_inplace_relu_after_the_layer():
+def _vgg_layout():
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        net = shapes_architecture().double().eval().requires_grad_(False)
-    assert default_layer(net) == "features.28" and net.features[29].inplace
-    x = inputs(2, shape=(3, 64, 64))
+        return shapes_architecture().double().eval().requires_grad_(False)
+
+
+@pytest.mark.parametrize("layer", [None, "features.29", "features.28"])
+def test_gradcam_on_vgg_layout_with_inplace_relus(layer):
+    # the default is the output of the in-place ReLU after the last convolution; the formula
+    # runs on a copy whose ReLUs are not in-place
+    net, x, t = _vgg_layout(), inputs(2, shape=(3, 64, 64)), torch.tensor([0, 5])
+    assert net.features[28].__class__ is nn.Conv2d and net.features[29].inplace
+    assert default_layer(net) == default_layer(net, x) == "features.29"
     # the map is spread over the channels
-    attr = xk.explain(net, x, [0, 5], "gradcam", relu=False) * x.shape[1]
-    expected = upsample(gradcam_formula(net, "features.28", x, torch.tensor([0, 5]), relu=False), x)
+    attr = xk.explain(net, x, [0, 5], "gradcam", layer=layer, relu=False) * x.shape[1]
+    expected = upsample(gradcam_formula(net, layer or "features.29", x, t, relu=False), x)
     assert expected.abs().max() > 0
     assert torch.allclose(attr[:, :1], expected, rtol=1e-9, atol=1e-9 * expected.abs().max())
 
 
-def test_gradcam_layer_given_as_module_equals_name():
-    net, x = conv_net(), inputs(1)
-    assert torch.equal(xk.explain(net, x, 0, "gradcam", layer=net[0]),
-                       xk.explain(net, x, 0, "gradcam", layer="0"))
+def test_gradcam_default_on_vgg_layout_equals_features_29_and_captum_not_features_28():
+    net, x = _vgg_layout(), inputs(2, shape=(3, 64, 64))
+    default = xk.explain(net, x, [0, 1], "gradcam")
+    assert torch.equal(default, xk.explain(net, x, [0, 1], "gradcam", layer="features.29"))
+    captum = _captum_layer_gradcam(net, net.features[29], x, relu=True)
+    assert captum.abs().max() > 0
+    assert torch.allclose(default[:, :1] * x.shape[1], captum, rtol=1e-9, atol=1e-9 * captum.abs().max())
+    old = xk.explain(net, x, [0, 1], "gradcam", layer="features.28") * x.shape[1]
+    assert torch.allclose(old[:, :1], _captum_layer_gradcam(net, net.features[28], x, relu=True),
+                          rtol=1e-9, atol=1e-9 * captum.abs().max())
+    assert (old[:, :1] - captum).abs().max() > 0.1 * captum.abs().max()
 
 
-@pytest.mark.parametrize("layer, error, match", [
-    ("features.99", ValueError, "no layer named 'features.99'.*0, 3"),
-    ("6", ValueError, r"layer 6 must output \(N, K, h, w\)"),
-    (3, TypeError, "module name"),
-    (nn.Conv2d(3, 3, 1), ValueError, "not a submodule"),
-])
-def test_gradcam_bad_layer(layer, error, match):
-    with pytest.raises(error, match=match):
-        xk.explain(conv_net(), inputs(1), 0, "gradcam", layer=layer)
+class _Net(nn.Module):
+    """conv1, conv2, [middle], relu2, relu1 in registration order; ``forward`` applies
+    ``relu1`` after conv1 and ``relu2`` after conv2 (or ``F.relu``, or swapped)."""
+
+    def __init__(self, middle: nn.Module | None = None, after_conv2: str = "relu2",
+                 shared: bool = False):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+            self.conv2 = nn.Conv2d(4, 5, 3, padding=1)
+            self.middle = middle
+            self.relu2 = nn.ReLU()
+            self.relu1 = self.relu2 if shared else nn.ReLU()
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(5 * 4 * 4, 3))
+        self.after_conv2 = after_conv2
+
+    def forward(self, x):
+        after_conv1 = self.relu2 if self.after_conv2 == "relu1" else self.relu1
+        z = self.conv2(F.max_pool2d(after_conv1(self.conv1(x)), 2))
+        z = self.middle(z) if self.middle is not None else z
+        after = F.relu if self.after_conv2 == "functional" else getattr(self, self.after_conv2)
+        return self.head(after(z))
 
 
-def test_gradcam_needs_a_convolution():
-    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 2)).double()
-    with pytest.raises(ValueError, match="no nn.Conv2d"):
-        xk.explain(net, inputs(1, shape=(3, 2, 2)), 0, "gradcam")
-
-
-def test_gradcam_rejects_a_layer_applied_twice():
-    class Twice(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 3, 3, padding=1)
-            self.head = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
-
-        def forward(self, x):
-            return self.head(self.conv(torch.relu(self.conv(x))))
-
-    with pytest.raises(ValueError, match="layer conv is called more than once"):
-        xk.explain(Twice().double(), inputs(1), 0, "gradcam")
+@pytest.mark.parametrize("net, static, found", [
+    (_Net(), "relu2", "relu2"),
+    (_Net(middle=nn.BatchNorm2d(5)), "conv2", "conv2"),     # BatchNorm next: the convolution
+    (_Net(after_conv2="functional"), "relu2", "conv2"),     # F.relu in forward, relu2 unused
+    (_Net(shared=True), "relu2", "conv2"),                  # one nn.ReLU applied twice
+    (_Net(after_conv2="relu1"), "relu2", "conv2"),          # registered next, applied elsewhere
+], ids=["relu-module", "batchnorm-between", "functional-relu", "shared-relu", "out-of-order"])
+def test_gradcam_default_falls_back_to_the_last_convolution(net, static, found):
+    # without an input only the registration order is known; with one, the data flow
+    net = net.double().eval().requires_grad_(False)
+    x = inputs(2)
+    assert default_layer(net) == static and default_layer(net, x) == found
+    # the map is spread over the channels
+    attr = xk.explain(net, x, [0, 1], "gradcam", relu=False) * x.shape[1]
+    expected = upsample(gradcam_formula(net, found, x, torch.tensor([0, 1]), relu=False), x)
+    assert expected.abs().max() > 1e-3
+    assert torch.allclose(attr[:, :1], expected, **TIGHT)
 
 
 def test_guided_gradcam_is_guided_backprop_times_bilinear_gradcam():
     net, x = conv_net(), inputs(3)
     t = torch.tensor(TARGETS)
-    expected = modified_backward(net, x, t, "guided") * upsample(gradcam_formula(net, "3", x, t), x)
+    expected = modified_backward(net, x, t, "guided") * upsample(gradcam_formula(net, "4", x, t), x)
     attr = xk.explain(net, x, TARGETS, "guided_gradcam")
     assert expected.abs().max() > 1e-4
     assert torch.allclose(attr, expected, **TIGHT)
@@ -131,7 +171,7 @@ def test_guided_gradcam_equals_captum_with_bilinear_not_its_nearest_default():
     attr = xk.explain(net, x, TARGETS, "guided_gradcam")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        captum = GuidedGradCam(net, net[3])
+        captum = GuidedGradCam(net, net[4])             # the default layer: the ReLU after net[3]
         bilinear = captum.attribute(x, target=torch.tensor(TARGETS), interpolate_mode="bilinear")
         nearest = captum.attribute(x, target=torch.tensor(TARGETS))
     assert torch.allclose(attr, bilinear.detach(), **TIGHT)

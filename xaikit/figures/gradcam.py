@@ -30,13 +30,15 @@ __all__ = ["BLOCKS", "gradcam_maps", "gradcam_layers", "gradcam_class_pair",
 NB = "08_gradcam"
 BLOCKS = {"block 1": "features.2", "block 2": "features.7", "block 3": "features.14",
           "block 4": "features.21", "block 5": "features.28"}
-"""The last convolution of each VGG-16 block (the same names on both models)."""
+"""The last convolution of each VGG-16 block, before its ReLU (the same names on both models).
+Grad-CAM's default layer is the ReLU after block 5's (``features.29``), not ``features.28``."""
 
 
 @register_figure("gradcam_maps", notebook=NB, section="1. The two formulas (claim F1)",
-                 title="Grad-CAM at features.28 on the four example images")
+                 title="Grad-CAM (rectified maps of the last convolution) on the four example images")
 def gradcam_maps(model: nn.Module, maps: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:
-    """Grad-CAM (``layer="features.28"``) for the true class of examples 0-3.
+    """Grad-CAM at its default layer (the rectified maps of the last convolution,
+    ``features.29``) for the true class of examples 0-3.
 
     ``maps (4, C, H, W)`` if already computed. Returns ``fig`` and ``{"maps": maps}``."""
     import matplotlib.pyplot as plt
@@ -44,7 +46,7 @@ def gradcam_maps(model: nn.Module, maps: torch.Tensor | None = None) -> tuple[Fi
     spec = model_spec(model)
     ex = example_batch(model, n=4)
     if maps is None:
-        maps = explain(model, ex.x, ex.labels, "gradcam", layer="features.28")
+        maps = explain(model, ex.x, ex.labels, "gradcam")
     fig, axes = plt.subplots(1, 4, figsize=(8, 2.2))
     for i, ax in enumerate(axes):
         plot_heatmap(maps[i:i + 1], image=ex.images[i:i + 1], ax=ax, signed=False,
@@ -68,7 +70,8 @@ def _layer_scores(model: nn.Module, n: int = 64, seed: int = 11) -> dict:
 @register_figure("gradcam_layers", notebook=NB, section="2. Which layer? (claim F2)",
                  title="Grad-CAM at the last convolution of each VGG-16 block")
 def gradcam_layers(model: nn.Module, images: int = 2) -> tuple[Figure, dict[str, Any]]:
-    """Grad-CAM of ``images`` examples at each block's last convolution (rows: images).
+    """Grad-CAM of ``images`` examples at each block's last convolution, before its ReLU
+    (:data:`BLOCKS`; rows: images).
 
     On ``vgg16-shapes`` also scores each block on 64 test images (seed 11): mean mass of the
     map on the object mask and pointing game (argmax inside the mask).
@@ -111,7 +114,7 @@ def gradcam_class_pair(model: nn.Module) -> tuple[torch.Tensor, tuple[int, int],
                  section="3. Class discrimination (claim F3)",
                  title="Grad-CAM and Guided Backprop for two classes in one image")
 def gradcam_class_discrimination(model: nn.Module) -> tuple[Figure, dict[str, Any]]:
-    """Grad-CAM and Guided Backprop for each class of :func:`gradcam_class_pair`.
+    """Grad-CAM (default layer) and Guided Backprop for each class of :func:`gradcam_class_pair`.
 
     Returns ``fig`` and ``{"x", "classes", "masks", "image", "cams": {c: (1, C, H, W)},
     "gbp": {c: (1, C, H, W)}}``.
@@ -141,7 +144,8 @@ def guided_gradcam_maps(model: nn.Module, guided: torch.Tensor | None = None,
                          cam: torch.Tensor | None = None,
                          ggc: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:
     """Guided Backprop, the Grad-CAM map ``(N, 1, H, W)`` and Guided Grad-CAM of example 0
-    (each computed on the four examples if not given). Returns ``fig`` and the three maps."""
+    (each computed on the four examples at the default layer if not given). Returns ``fig``
+    and the three maps."""
     import matplotlib.pyplot as plt
 
     ex = example_batch(model, n=4)

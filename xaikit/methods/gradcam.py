@@ -6,8 +6,11 @@ For the activations ``A^k`` (``K`` maps of ``h x w``) of a convolutional layer,
     L       = ReLU( sum_k alpha_k A^k )                 (``h x w``, logit units)
 
 upsampled bilinearly to the input size. Guided Grad-CAM multiplies the upsampled map with
-Guided Backprop. The default layer is the model's last ``nn.Conv2d`` (``features.28`` on both
-VGG-16 models): the deepest layer localizes best.
+Guided Backprop. The default ``A`` is what the authors' code uses: the rectified feature maps of
+the last convolutional layer, i.e. the output of the ``nn.ReLU`` that follows the model's last
+``nn.Conv2d`` (``features.29``, "relu5_3", on both VGG-16 models); see :func:`default_layer`.
+``layer="features.28"`` gives the maps of the convolution's output before that ReLU, whose
+negative entries enter the weighted sum too (notebook 08 compares the two).
 
 References
 ----------
@@ -23,25 +26,71 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_bool, reused_modules
+from ..layers import leaf_modules
 from ._registry import register
 from .gradients import guided_backprop
 
 __all__ = ["default_layer", "gradcam", "gradcam_map", "guided_gradcam", "resolve_layer"]
 
 
-def default_layer(model: nn.Module) -> str:
-    """Name of the last ``nn.Conv2d`` in ``model`` (``"features.28"`` on VGG-16)."""
-    names = [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    if not names:
+def default_layer(model: nn.Module, x: torch.Tensor | None = None) -> str:
+    """Grad-CAM's default layer: the rectified maps of the last convolution.
+
+    The ``nn.ReLU`` registered right after the model's last ``nn.Conv2d`` (``"features.29"`` on
+    VGG-16), as in the authors' code ("relu5_3"). Falls back to that ``nn.Conv2d`` itself
+    (its pre-ReLU output) when the next leaf module is not an ``nn.ReLU`` (e.g. BatchNorm in
+    between, or ``F.relu`` in ``forward``) and, given an input ``x``, when one forward pass on
+    ``x[:1]`` shows that the ReLU is not applied exactly once, directly to the convolution's
+    output (a shared ``nn.ReLU`` object, or one registered out of order). Pass ``layer=`` to
+    choose another layer.
+
+    Raises
+    ------
+    ValueError
+        The model has no ``nn.Conv2d``.
+    """
+    leaves = leaf_modules(model)
+    convs = [i for i, (_, m) in enumerate(leaves) if isinstance(m, nn.Conv2d)]
+    if not convs:
         raise ValueError("Grad-CAM needs a convolutional layer; the model has no nn.Conv2d")
-    return names[-1]
+    conv_name, conv = leaves[convs[-1]]
+    if convs[-1] + 1 == len(leaves) or not isinstance(leaves[convs[-1] + 1][1], nn.ReLU):
+        return conv_name
+    relu_name, relu = leaves[convs[-1] + 1]
+    if x is not None and not _rectifies(model, conv, relu, x):
+        return conv_name
+    return relu_name
 
 
-def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str, nn.Module]:
-    """``(name, module)`` of a layer given by name, by module or ``None`` (the default)."""
+def _rectifies(model: nn.Module, conv: nn.Module, relu: nn.Module, x: torch.Tensor) -> bool:
+    """Whether one forward pass on ``x[:1]`` calls ``relu`` exactly once, on the tensor that
+    ``conv`` returned (the same object: no operation in between)."""
+    last: dict[str, torch.Tensor] = {}
+    fed: list[bool] = []
+
+    def record(module: nn.Module, inputs, output) -> None:
+        last["conv"] = output
+
+    def check(module: nn.Module, inputs) -> None:
+        fed.append(bool(inputs) and inputs[0] is last.get("conv"))
+
+    handles = [conv.register_forward_hook(record), relu.register_forward_pre_hook(check)]
+    try:
+        with torch.no_grad():
+            model(x[:1].detach())
+    finally:
+        for handle in handles:
+            handle.remove()
+    return fed == [True]
+
+
+def resolve_layer(model: nn.Module, layer: str | nn.Module | None,
+                  x: torch.Tensor | None = None) -> tuple[str, nn.Module]:
+    """``(name, module)`` of a layer given by name, by module or ``None`` (the default,
+    :func:`default_layer` of ``model`` and ``x``)."""
     modules = dict(model.named_modules())
     if layer is None:
-        layer = default_layer(model)
+        layer = default_layer(model, x)
     if isinstance(layer, nn.Module):
         names = [name for name, m in modules.items() if m is layer]
         if not names:
@@ -60,16 +109,24 @@ def gradcam_map(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
     """The Grad-CAM map at the layer's resolution, ``(N, 1, h, w)``.
 
     Hand-written (a dozen lines; it is the formula the notebook teaches): a forward hook keeps
-    the layer output ``A`` and hands a copy on, so an in-place ``ReLU`` after the convolution
-    (torchvision's VGG) cannot overwrite it; only ``d f_t / d A`` is computed.
+    the layer output ``A`` and hands a copy on; only ``d f_t / d A`` is computed. ``layer``
+    defaults to :func:`default_layer` (the rectified maps of the last convolution).
     """
     check_bool("relu", relu)
-    name, module = resolve_layer(model, layer)
+    name, module = resolve_layer(model, layer, x)
     if name in reused_modules(model, x):
         raise ValueError(f"layer {name} is called more than once in forward; Grad-CAM needs a "
                          "layer with one output")
     saved: list[torch.Tensor] = []
 
+    # torchvision's ReLUs are in-place (inplace=True). A forward hook on the in-place ReLU
+    # itself (the default layer) is safe: its output is an ordinary node of the graph, and
+    # d f_t / d A through it equals that of a non-in-place copy (measured, float64, to the
+    # last bit). Two things do break: a backward hook on an in-place module raises ("Output 0
+    # of BackwardHookFunction is a view and is being modified inplace"), so none is used; and
+    # the kept A of a convolution followed by an in-place ReLU (``layer="features.28"``) is
+    # rectified in place by that ReLU, silently giving the wrong map. Handing a copy on keeps
+    # A as the layer returned it, whatever in-place operation comes next.
     def keep(mod: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:
         saved.append(output)
         return output.clone()
@@ -109,9 +166,12 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     target : torch.Tensor
         ``(N,)`` long tensor of explained classes.
     layer : str or nn.Module, optional
-        Module name (``"features.28"``); default: the last ``nn.Conv2d``.
+        Module name (``"features.28"``) or module. Default: the rectified maps of the last
+        convolution, as in the authors' code (the ``nn.ReLU`` after the last ``nn.Conv2d``:
+        ``"features.29"`` on VGG-16; the convolution itself when no ReLU module directly
+        follows it, see :func:`default_layer`). ``"features.28"`` gives the pre-ReLU maps.
     relu : bool
-        Apply the paper's ReLU (default). ``False`` gives the signed map (captum
+        Apply the paper's ReLU to the weighted sum (default). ``False`` gives the signed map (captum
         ``LayerGradCam``'s default, ``relu_attributions=False``).
 
     Returns
@@ -133,13 +193,14 @@ def guided_gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     """Guided Grad-CAM: Guided Backprop times the bilinearly upsampled (rectified) Grad-CAM.
 
     Equals captum ``GuidedGradCam(model, layer).attribute(x, target,
-    interpolate_mode="bilinear")``; captum's default is nearest-neighbour upsampling, the
-    paper's is bilinear.
+    interpolate_mode="bilinear")`` at the same ``layer``; captum's default is nearest-neighbour
+    upsampling, the paper's is bilinear.
 
     Parameters
     ----------
     model, x, target, layer
-        As for :func:`gradcam`.
+        As for :func:`gradcam` (the same default layer: the rectified maps of the last
+        convolution, ``features.29`` on VGG-16).
 
     Returns
     -------
