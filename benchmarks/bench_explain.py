@@ -69,7 +69,7 @@ def direct_calls(model, x, target, size: int) -> dict[str, Callable[[], object]]
             internal_batch_size=max(len(x), (16 // len(x)) * len(x))),  # xk's memory bound
         "guided_backprop": lambda: ca.GuidedBackprop(model).attribute(x, target=target),
         "deconvnet": lambda: ca.Deconvolution(model).attribute(x, target=target),
-        "gradcam": lambda: ca.LayerGradCam(model, model.features[28]).attribute(
+        "gradcam": lambda: ca.LayerGradCam(model, model.features[29]).attribute(   # xk's default
             x, target=target, relu_attributions=True),
         "deeplift": lambda: ca.DeepLift(model).attribute(x, target=target),
         "lrp": zennit_lrp,

@@ -53,7 +53,7 @@ def test_explorer_image_and_class_selection(model):
     other_class = (int(explorer.examples.labels[2]) + 1) % len(explorer.spec.classes)
     explorer.target.value = other_class
     x = explorer.examples.x[2:3]
-    want = xk.explain(model, x, other_class, "gradcam", layer="features.28")
+    want = xk.explain(model, x, other_class, "gradcam")        # the default layer, as the explorer
     assert torch.allclose(explorer.attribution(), want, atol=1e-6)
     assert explorer.spec.classes[other_class] in explorer.describe()
 

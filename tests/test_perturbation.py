@@ -172,7 +172,8 @@ def _region_net_and_input():
 def test_meaningful_perturbation_deletes_the_deciding_region():
     net, x = _region_net_and_input()
     # the map is spread over the channels
-    attr = xk.explain(net, x, 0, "meaningful_perturbation", mask_size=8, iterations=150) * x.shape[1]
+    attr = xk.explain(net, x, 0, "meaningful_perturbation", mask_size=8, iterations=150,
+                      measure="logit") * x.shape[1]
     assert attr.shape == x.shape and attr.min() >= 0 and attr.max() <= 1
     inside = torch.zeros(16, 16, dtype=torch.bool)
     inside[REGION] = True
@@ -181,6 +182,28 @@ def test_meaningful_perturbation_deletes_the_deciding_region():
     phi = keep * x + (1 - keep) * gaussian_blur(x)
     before, after = net(x)[0, 0], net(phi)[0, 0]
     assert after < 0.5 * before, (before, after)
+
+
+def test_meaningful_perturbation_probability_is_the_default():
+    """The paper's score: the default deletes the same region, judged by the softmax."""
+    net, x = _region_net_and_input()
+    options = dict(mask_size=8, iterations=150)
+    attr = xk.explain(net, x, 0, "meaningful_perturbation", **options)
+    assert torch.equal(attr, xk.explain(net, x, 0, "meaningful_perturbation", measure="probability",
+                                        **options))
+    assert not torch.equal(attr, xk.explain(net, x, 0, "meaningful_perturbation", measure="logit",
+                                            **options))
+    inside = torch.zeros(16, 16, dtype=torch.bool)
+    inside[REGION] = True
+    attr = attr * x.shape[1]
+    # a weaker area penalty (the paper's) than the logit's: more is deleted outside, twice less
+    assert attr[0, 0][inside].mean() > max(0.5, 2 * attr[0, 0][~inside].mean())
+    keep = 1 - attr
+    phi = keep * x + (1 - keep) * gaussian_blur(x)
+    p_before, p_after = (net(v).softmax(1)[0, 0] for v in (x, phi))
+    # two classes: p -> 1/2 as the evidence goes, while the logit goes to 0
+    assert p_after < p_before - 0.5 * (p_before - 0.5), (p_before, p_after)
+    assert net(phi)[0, 0] < 0.5 * net(x)[0, 0]
 
 
 def test_meaningful_perturbation_seeded(rng_state_guard):

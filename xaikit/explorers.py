@@ -264,12 +264,15 @@ def lrp_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
 
 
 def gradcam_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
-    """Grad-CAM (notebook ``08_gradcam``): which convolution.
+    """Grad-CAM (notebook ``08_gradcam``): which convolution, or (the default) the rectified
+    maps of the last one.
 
     References: Selvaraju et al. 2017 (ICCV)."""
     _checked(model)
-    names = _conv_names(model)
-    layer = widgets.Dropdown(options=names, value="features.28" if "features.28" in names
-                             else names[-1], description="layer")
+    from .methods.gradcam import default_layer
+
+    default = default_layer(model)          # the rectified maps of the last convolution
+    names = _conv_names(model) + [default]
+    layer = widgets.Dropdown(options=list(dict.fromkeys(names)), value=default, description="layer")
     return Explorer(model, "gradcam", {"layer": layer}, lambda s: dict(s), signed=False,
                     title="Grad-CAM", **kwargs)

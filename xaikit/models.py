@@ -2,9 +2,9 @@
 
 Both models share torchvision's VGG-16 module layout (``features.0`` ... ``features.30`` with
 13 ``Conv2d``, ``avgpool``, ``classifier.0`` ... ``classifier.6`` with 3 ``Linear``), so layer
-names such as ``features.28`` (the last convolution, Grad-CAM's default) mean the same thing on
-both. Every loaded model carries a :class:`ModelSpec` (input size, normalisation, class names)
-that :func:`xaikit.preprocess` and the explainers read.
+names such as ``features.28`` (the last convolution; Grad-CAM's default is the ReLU after it,
+``features.29``) mean the same thing on both. Every loaded model carries a :class:`ModelSpec`
+(input size, normalisation, class names) that :func:`xaikit.preprocess` and the explainers read.
 
 Introduced in notebook ``00_setup_and_tour``.
 """

@@ -240,32 +240,43 @@ def _total_variation(m: torch.Tensor, beta: float) -> torch.Tensor:
 
 @register("meaningful_perturbation")
 def meaningful_perturbation(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
-                            l1: float = 1.0, l2: float = 0.2, beta: float = 3.0,
+                            l1: float | None = None, l2: float = 0.2, beta: float = 3.0,
                             iterations: int = 300, mask_size: int | None = None,
                             sigma: float | None = None, jitter: int | None = None,
-                            lr: float = 0.1, measure: str = "logit",
+                            lr: float = 0.1, measure: str = "probability",
                             seed: int = 0) -> torch.Tensor:
     """Meaningful Perturbation (deletion game): the smallest smooth blur mask that kills the score.
 
     Learns a low-resolution mask ``m`` in [0, 1] (1 keeps a pixel), upsampled bilinearly to
     ``M``, minimising with Adam (clamping ``m`` to [0, 1] after each step)
 
-        E_tau[ s_t(Phi(x(. - tau), M)) ] / |s_t(x)| + l1 mean|1 - m| + l2 mean|grad m|^beta,
+        E_tau[ s_t(Phi(x(. - tau), M)) ] / |s_t(x)|
+            + l1 mean_u |1 - m(u)| + l2 mean_u ||grad m(u)||_beta^beta,
         Phi(x, M) = M x + (1 - M) blur(x),
 
+(the paper's smoothness term ``sum_u ||grad m(u)||_beta^beta``, with forward differences along
+rows and columns),
+
     where ``tau`` is a random shift by up to ``jitter`` pixels (one per step, from a private
-    generator). Hand-written (captum has no such method). Two departures from the paper, so
-    the defaults carry over between models and input sizes: the score is divided by its value
-    on ``x`` and the penalties are means; and the default score is the logit, because the
-    paper's softmax probability saturates on the trained models (1.000 on vgg16-shapes) and
-    then has no gradient.
+    generator). Hand-written (captum has no such method). The score is the paper's softmax
+    probability by default. One departure from the paper, so that the defaults carry over
+    between models and input sizes: the score is divided by its value on ``x`` and the
+    penalties are means. Use ``measure="logit"`` where the softmax saturates (a probability
+    of 1.000 has no gradient; the first offline model did that, ``vgg16-shapes`` v2, trained
+    with label smoothing, does not).
 
     Parameters
     ----------
     model, x, target
         Classifier, ``(N, C, H, W)`` input and ``(N,)`` long targets.
-    l1, l2, beta : float
-        Weights of the deletion area and of the total variation, and the TV exponent.
+    l1 : float, optional
+        Weight of the deletion area. Default for the probability 0.08: the paper's
+        ``lambda_1 = 1e-4`` per pixel of its 28 x 28 mask, as a mean. For the logit 1.0: its
+        normalised score falls below 0, where the probability's cannot.
+    l2, beta : float
+        Weight and exponent of the smoothness term. ``l2 = 0.2``; the paper's ``lambda_2 = 1e-2``
+        summed over its mask (7.8 as a mean) stops the mask from deleting anything on
+        ``vgg16-shapes`` (2 % of the image deleted, the probability unchanged).
     iterations, lr : int, float
         Adam steps (each a forward and backward pass on the batch) and learning rate.
     mask_size, sigma, jitter : int, float, int, optional
@@ -290,6 +301,8 @@ def meaningful_perturbation(model: nn.Module, x: torch.Tensor, target: torch.Ten
     n, c, h, w = x.shape
     size = max(2, min(h, w) // 8) if mask_size is None else mask_size
     shift = round(min(h, w) / 56) if jitter is None else jitter
+    if l1 is None:
+        l1 = 0.08 if measure == "probability" else 1.0
     check_int("iterations", iterations)
     check_int("mask_size", size, 1, min(h, w))
     check_int("jitter", shift, 0, min(h, w) // 2)  # a larger roll wraps the image around
