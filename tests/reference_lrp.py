@@ -102,8 +102,13 @@ def _distribute(Z: Tensor, bias: Tensor, R: Tensor, eps: float = STAB) -> Tensor
 
 def dense_rule(rule: str, a: Tensor, st: Step, R: Tensor, *, epsilon=0.25, gamma=0.25,
                bias=True, low=None, high=None) -> Tensor:
-    """One dense layer, rule by rule, straight from the formulas."""
+    """One dense layer, rule by rule, straight from the formulas.
+
+    ``epsilon`` may be a function of the layer's (flat) pre-activations ``z`` giving a float,
+    e.g. the tutorial's ``0.25 * std(z)``."""
     W, b = st.W, (st.b if bias else torch.zeros_like(st.b))
+    if callable(epsilon):
+        epsilon = epsilon(a @ W + b)
     zero = torch.zeros_like(st.b)
     ap, an = a.clamp(min=0)[:, None], a.clamp(max=0)[:, None]
     Wp, Wn = W.clamp(min=0), W.clamp(max=0)

@@ -169,6 +169,25 @@ def test_conservation_on_bias_free_net(rule):
     assert torch.allclose(sums, logit.expand_as(sums), rtol=CONSERVE, atol=0)
 
 
+def test_scratch_epsilon_from_z_per_layer_matches_reference():
+    """epsilon as a function of z: the tutorial's 0.25 std(z), per layer and sample."""
+    model, x = tiny_cnn(), inputs(3)
+    t = top_target(model, x)
+    layers = layers_of(model)
+
+    def per_sample(z):
+        return 0.25 * z.flatten(1).std(dim=1).view(-1, *[1] * (z.dim() - 1))
+
+    std_based = lrp_scratch(layers, x, t, "epsilon", epsilon=per_sample).R[0]
+    ref = reference(model, x, t, dict.fromkeys(PARAM_LAYERS, "epsilon"),
+                    epsilon=lambda z: 0.25 * float(z.std()))
+    assert rel(std_based, ref) < TOL
+    absolute = lrp_scratch(layers, x, t, "epsilon", epsilon=0.25).R[0]
+    assert rel(std_based, absolute) > 1e-3
+    constant = lrp_scratch(layers, x, t, "epsilon", epsilon=lambda z: 0.25).R[0]
+    assert rel(constant, absolute) < TOL
+
+
 def test_epsilon_absorbs_relevance_and_biases_break_conservation():
     x = inputs(signed=True)
     model = tiny_cnn(bias=False)

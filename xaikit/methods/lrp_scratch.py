@@ -116,7 +116,13 @@ def _rule_0(layer, a, R, o):
 
 
 def _rule_epsilon(layer, a, R, o):
-    return four_steps(newlayer(layer, lambda p: p, o["bias"]), a, R, _eps(o["epsilon"]))
+    eps = o["epsilon"]
+    if callable(eps):   # a function of the layer's z, e.g. the tutorial's 0.25 * std(z)
+        def incr(z: Tensor) -> Tensor:
+            return z + torch.copysign(torch.as_tensor(eps(z.detach()), dtype=z.dtype, device=z.device), z)
+    else:
+        incr = _eps(eps)
+    return four_steps(newlayer(layer, lambda p: p, o["bias"]), a, R, incr)
 
 
 def _rule_gamma(layer, a, R, o):
@@ -215,7 +221,8 @@ def vgg16_rules(layers: Sequence[nn.Module]) -> dict[int, str]:
 
 
 def lrp_scratch(layers: Sequence[nn.Module], x: Tensor, target: int | Sequence[int] | Tensor,
-                rules: str | Mapping[int, str], *, epsilon: float = 0.25, gamma: float = 0.25,
+                rules: str | Mapping[int, str], *,
+                epsilon: float | Callable[[Tensor], Tensor] = 0.25, gamma: float = 0.25,
                 low: Tensor | float | None = None, high: Tensor | float | None = None,
                 bias: bool = True, maxpool: str = "winner") -> LRPTrace:
     """LRP of ``target`` through ``layers``, layer by layer (the tutorial's loop).
@@ -231,7 +238,11 @@ def lrp_scratch(layers: Sequence[nn.Module], x: Tensor, target: int | Sequence[i
         Explained logit, one for all or one per sample.
     rules : str or mapping
         One rule name for every Linear/Conv2d, or ``{layer index: rule}`` (others: ``"0"``).
-    epsilon, gamma, low, high, bias, maxpool
+    epsilon : float or callable
+        As in :func:`xaikit.methods.lrp.lrp` (``z + epsilon * sign(z)``, absolute), or a
+        function ``z -> epsilon`` (a tensor broadcastable to ``z``) that sets it per layer from
+        the layer's own pre-activations ``z``, as the tutorial's ``0.25 * std(z)`` does.
+    gamma, low, high, bias, maxpool
         As in :func:`xaikit.methods.lrp.lrp`.
 
     Returns
