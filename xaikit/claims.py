@@ -38,7 +38,7 @@ def verified(model: nn.Module) -> bool:
     return model_spec(model).name in VERIFIED_MODELS
 
 
-def claim(model: nn.Module, holds: bool, statement: str) -> bool:
+def claim(model: nn.Module, holds: bool, statement: str) -> None:
     """Assert ``holds`` on a verified model; print whether it holds on any other.
 
     Parameters
@@ -51,10 +51,7 @@ def claim(model: nn.Module, holds: bool, statement: str) -> bool:
     statement : str
         The claim in words, as the notebook states it.
 
-    Returns
-    -------
-    bool
-        ``holds``, so that a cell can go on with it.
+    Returns ``None``, so that a cell ending in a claim displays nothing.
     """
     if not isinstance(statement, str) or not statement.strip():
         raise ValueError(f"statement must be a non-empty string, got {statement!r}")
@@ -71,7 +68,6 @@ def claim(model: nn.Module, holds: bool, statement: str) -> bool:
     if name in VERIFIED_MODELS:
         if not holds:
             raise ClaimError(f"{statement}: does not hold on {name}, where the workbook verified it")
-        return True
+        return
     print(f"claim: {statement}: {'holds' if holds else 'does not hold'} on {name}; "
           f"verified on vgg16-shapes only")
-    return holds
