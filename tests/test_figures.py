@@ -89,14 +89,94 @@ def test_tent_data_match_the_closed_form(model):
     assert len(fig.axes) == 8
 
 
-def test_gradcam_layer_scores_are_shares(model):
-    fig, data = figures.gradcam_layers(model)
-    assert set(data["maps"]) == set(figures.gradcam.BLOCKS)
-    for mass, hit in data["scores"].values():
-        assert 0 <= mass <= 1 and 0 <= hit <= 1
+def test_gradcam_layer_scores_are_per_image_and_match_the_metrics(model):
+    from xaikit.evaluation import pointing_game, relevance_mass
+
+    fig, data = figures.gradcam_layers(model, scored=6, seed=5)
+    keys = [*figures.gradcam.BLOCKS, "default"]
+    assert list(data["maps"]) == list(data["layers"]) == list(data["scores"]) == keys
+    assert data["layers"]["default"] == "features.29"
+    assert data["sizes"]["block 1"] == (112, 112) and data["sizes"]["block 4"] == (14, 14)
+    assert data["sizes"]["block 5"] == data["sizes"]["default"] == (7, 7)
     ex = xk.example_batch(model, n=2)
     want = xk.explain(model, ex.x, ex.labels, "gradcam", layer="features.21")
     assert torch.allclose(data["maps"]["block 4"], want, atol=1e-6)
+    assert torch.allclose(data["maps"]["default"], xk.explain(model, ex.x, ex.labels, "gradcam"),
+                          atol=1e-6)
+    scored = xk.data.make_shapes(6, seed=5)
+    h = xk.explain(model, xk.preprocess(scored.images, model), scored.labels, "gradcam",
+                   layer="features.14").sum(1)
+    m = scored.masks.float()
+    by_hand = (h * m).flatten(1).sum(1) / h.flatten(1).sum(1)          # no all-zero map here
+    assert torch.allclose(data["scores"]["block 3"]["mass"], by_hand, atol=1e-5)
+    assert torch.equal(data["scores"]["block 3"]["mass"], relevance_mass(h, scored.masks))
+    assert torch.equal(data["scores"]["block 3"]["hit"], pointing_game(h, scored.masks))
+    for s in data["scores"].values():
+        assert s["mass"].shape == s["hit"].shape == (6,)
+        assert ((0 <= s["mass"]) & (s["mass"] <= 1)).all() and ((0 <= s["hit"]) & (s["hit"] <= 1)).all()
+    assert torch.allclose(data["object_area"], m.flatten(1).mean(1))
+    assert len(fig.axes) == 2 * len(keys)
+
+
+def test_gradcam_class_pairs_cycle_through_the_ordered_class_pairs(model):
+    pairs = figures.gradcam.gradcam_class_pairs(model, n=3, seed=7)
+    assert pairs["classes"].tolist() == [[0, 1], [0, 2], [0, 3]] and pairs["region"] == "object"
+    images, masks = xk.data.make_pair(1, (0, 2), seed=8)
+    assert torch.equal(pairs["images"][1:2], images) and torch.equal(pairs["masks"][1:2], masks)
+    assert torch.equal(pairs["x"], xk.preprocess(pairs["images"], model))
+    assert pairs["masks"].flatten(2).any(2).all() and not (pairs["masks"][:, 0] & pairs["masks"][:, 1]).any()
+    assert len(figures.gradcam.gradcam_class_pairs(model)["x"]) == xk.budget(model).gradcam_pairs
+    with pytest.raises(ValueError, match="n must be an int >= 2"):
+        figures.gradcam.gradcam_class_pairs(model, n=1)
+
+
+def test_gradcam_class_pairs_compose_two_photos_on_imagenet():
+    from xaikit.examples import PHOTO_LABELS
+
+    small = xk.load_model("vgg16-untrained", input_size=64)
+    pairs = figures.gradcam.gradcam_class_pairs(small, n=2)
+    assert pairs["region"] == "photo" and pairs["images"].shape == (2, 3, 64, 64)
+    assert pairs["classes"].tolist() == [[PHOTO_LABELS["chelsea"], PHOTO_LABELS["coffee"]],
+                                         [PHOTO_LABELS["coffee"], PHOTO_LABELS["chelsea"]]]
+    assert torch.equal(pairs["images"][0, :, :, :32], pairs["images"][1, :, :, 32:])   # swapped halves
+    cat = xk.denormalize(xk.preprocess(xk.load_image("chelsea"), small), small)
+    half = torch.nn.functional.interpolate(cat, size=(64, 32), mode="bilinear", antialias=True)
+    assert torch.allclose(pairs["images"][0, :, :, :32], half[0].clamp(0, 1), atol=1e-6)
+    assert pairs["masks"][:, 0, :, :32].all() and not pairs["masks"][:, 0, :, 32:].any()
+    assert torch.equal(pairs["masks"][:, 1], ~pairs["masks"][:, 0])
+    assert len(figures.gradcam.gradcam_class_pairs(small)["x"]) == xk.budget(small).gradcam_pairs
+    with pytest.raises(ValueError, match="composes 12 two-photo images"):
+        figures.gradcam.gradcam_class_pairs(small, n=13)
+
+
+def test_gradcam_class_discrimination_shares_and_correlations_by_hand(model):
+    fig, data = figures.gradcam_class_discrimination(model, pairs=2, shown=1)
+    x, classes, masks = data["x"], data["classes"], data["masks"].float()
+    for k in (0, 1):
+        cam = xk.explain(model, x, classes[:, k], "gradcam")
+        assert torch.allclose(data["gradcam"][k], cam, atol=1e-6)
+        h = cam.sum(1)
+        total = h.flatten(1).sum(1)
+        assert torch.allclose(data["own"][:, k], (h * masks[:, k]).flatten(1).sum(1) / total, atol=1e-5)
+        assert torch.allclose(data["other"][:, k], (h * masks[:, 1 - k]).flatten(1).sum(1) / total,
+                              atol=1e-5)
+    for name, maps in (("Grad-CAM", data["gradcam"]), ("Guided Backprop", data["guided_backprop"])):
+        for i in range(2):
+            pair = torch.stack([maps[0][i].sum(0).flatten(), maps[1][i].sum(0).flatten()])
+            want = torch.corrcoef(pair)[0, 1]
+            assert data["correlation"][name][i].item() == pytest.approx(want.item(), abs=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(data["logits"], model(x).gather(1, classes), atol=1e-6)
+    assert len(fig.axes) == 5 + 4                                      # 4 maps with a colour bar each
+
+
+def test_map_correlation_is_pearson_and_nan_for_a_constant_map():
+    from xaikit.figures.gradcam import map_correlation
+
+    u = torch.tensor([[1.0, 2.0, 3.0, 4.0]]).view(1, 1, 2, 2)
+    assert map_correlation(u, 2 * u + 1).item() == pytest.approx(1.0)
+    assert map_correlation(u, -u).item() == pytest.approx(-1.0)
+    assert map_correlation(u, torch.zeros_like(u)).isnan().all()
 
 
 def test_strip_widgets(tmp_path):
@@ -192,3 +272,57 @@ def test_readme_states_the_number_of_figures():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"({len(figures.list_figures())} figures of notebooks 00-10)" in readme
+
+
+# ------------------------------------------------------------------- notebook 04: SmoothGrad
+def _small_budget(monkeypatch, **settings):
+    """Make the SmoothGrad figures see a cheaper budget (the default comes from xk.budget)."""
+    from xaikit.figures import smoothgrad
+
+    monkeypatch.setattr(smoothgrad, "budget", lambda m: xk.budget(m, **settings))
+
+
+def test_smoothgrad_grid_takes_its_ts_from_the_budget_and_shares_a_scale_per_row(model, monkeypatch):
+    from xaikit.figures import smoothgrad
+
+    _small_budget(monkeypatch, smoothgrad_ts=(1, 2))
+    fig, data = figures.smoothgrad_grid(model)
+    assert data["ts"] == (1, 2)
+    assert set(data["grid"]) == {(b, n, t) for b in smoothgrad.BASES for n in smoothgrad.NOISES
+                                 for t in (1, 2)}
+    ex = xk.example_batch(model, n=1)
+    want = xk.explain(model, ex.x, ex.labels, "smoothgrad", base="gradient_x_input", noise=1.0,
+                      noise_unit="std", samples=2, seed=0)
+    assert torch.equal(data["grid"][("gradient_x_input", 1.0, 2)], want)
+    in_range = xk.explain(model, ex.x, ex.labels, "smoothgrad", base="gradient_x_input",
+                          noise=1.0, samples=2, seed=0)
+    assert not torch.allclose(want, in_range)                        # the rows are in std units
+    rows = len(smoothgrad.BASES) * len(smoothgrad.NOISES)
+    assert len(fig.axes) == rows * 3 + rows                          # input + 2 maps per row, colour bars
+    heat = [ax.images[-1] for ax in fig.axes if ax.get_title().startswith("T =")]   # row by row
+    limit = data["limits"][("gradient", 0.5)]
+    assert heat[0].get_clim() == heat[1].get_clim() == (-limit, limit)
+    h = want.sum(1).abs().flatten().double()
+    assert data["limits"][("gradient_x_input", 1.0)] == pytest.approx(h.quantile(0.995).item())
+
+
+def test_smoothgrad_convergence_defaults_come_from_the_budget(model, monkeypatch):
+    _small_budget(monkeypatch, smoothgrad_ts=(1, 4), smoothgrad_reference=8)
+    _, data = figures.smoothgrad_convergence(model)
+    assert data["ts"] == (1, 2, 4) and data["reference_samples"] == 8
+    ex = xk.example_batch(model, n=1)
+    ref = xk.explain(model, ex.x, ex.labels, "smoothgrad", noise=0.2, samples=8, seed=123)
+    m = xk.explain(model, ex.x, ex.labels, "smoothgrad", noise=0.2, samples=2, seed=7)
+    assert data["dist"][1] == pytest.approx(((m - ref).norm() / ref.norm()).item(), rel=1e-6)
+
+
+def test_noise_as_range_fraction_matches_a_hand_computation():
+    from xaikit.figures.smoothgrad import noise_as_range_fraction
+
+    x = torch.tensor([0.0, 1.0, 2.0, 5.0]).view(1, 1, 2, 2)      # range 5, mean 2, std sqrt(3.5)
+    assert noise_as_range_fraction(x, 0.5) == pytest.approx(0.5 * 3.5 ** 0.5 / 5)
+    assert noise_as_range_fraction(x, 0.2, "range") == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="noise_unit"):
+        noise_as_range_fraction(x, 0.5, "percent")
+    with pytest.raises(ValueError, match="one input"):
+        noise_as_range_fraction(x.expand(2, 1, 2, 2), 0.5)

@@ -131,8 +131,13 @@ def test_ig_batch_size_does_not_change_the_result():
     assert torch.allclose(a, b, **TIGHT)
 
 
-def _smoothgrad_by_hand(net, x, target, noise, samples, seed):
-    sigma = noise * (x.max() - x.min())
+def _smoothgrad_by_hand(net, x, target, noise, samples, seed, unit="range"):
+    # sigma per the docstring: noise x (max - min), or noise x the population std of x's values
+    values = x.flatten().tolist()
+    mean = sum(values) / len(values)
+    scale = (max(values) - min(values) if unit == "range"
+             else (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5)
+    sigma = noise * scale
     generator = torch.Generator().manual_seed(seed)
     total = torch.zeros_like(x)
     for _ in range(samples):
@@ -182,6 +187,46 @@ def test_smoothgrad_passes_base_options():
     with pytest.raises(TypeError, match="stepz"):
         xk.explain(net, x, 1, "smoothgrad", base="integrated_gradients",
                    base_options={"stepz": 3})
+
+
+def test_smoothgrad_noise_in_std_units_is_the_mean_over_noisy_copies():
+    # smooth_net: the gradient changes with the noise scale everywhere, so a wrong sigma (the
+    # range instead of the std, or the sample std's n - 1: 0.26 % larger on 192 values) shows
+    net, x = smooth_net(), inputs(1)
+    attr = xk.explain(net, x, 1, "smoothgrad", noise=0.5, noise_unit="std", samples=5, seed=3)
+    expected = _smoothgrad_by_hand(net, x, 1, 0.5, 5, 3, unit="std")
+    assert torch.allclose(attr, expected, rtol=1e-6, atol=1e-8)
+    sample_std = _smoothgrad_by_hand(net, x, 1, 0.5 * (192 / 191) ** 0.5, 5, 3, unit="std")
+    assert not torch.allclose(attr, sample_std, rtol=1e-6, atol=1e-8)
+    in_range = xk.explain(net, x, 1, "smoothgrad", noise=0.5, samples=5, seed=3)
+    assert (attr - in_range).abs().max() > 1e-3
+
+
+def test_smoothgrad_noise_units_convert_per_sample():
+    # two inputs with different std / range ratios: "std" is each one's own std, in a batch too
+    net = smooth_net()
+    x = inputs(2)
+    x[1] = 3 * x[1] + 1
+    x[1, 0, 0, 0] = 40.0                      # one outlier: the range grows far more than the std
+    flat = x.flatten(1)
+    ratio = flat.std(1, correction=0) / (flat.max(1).values - flat.min(1).values)
+    assert (ratio[0] - ratio[1]).abs() > 0.05
+    in_std = xk.explain(net, x, [0, 2], "smoothgrad", noise=0.3, noise_unit="std", samples=3,
+                        seed=4, batch_size=2)
+    for k, t in enumerate((0, 2)):
+        in_range = xk.explain(net, x[k:k + 1], t, "smoothgrad", noise=0.3 * ratio[k].item(),
+                              noise_unit="range", samples=3, seed=4)
+        assert torch.allclose(in_std[k:k + 1], in_range, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("unit, error, match", [
+    ("percent", ValueError, "noise_unit must be 'range'.*'std'.*got 'percent'"),
+    ("STD", ValueError, "noise_unit"),
+    (None, TypeError, "noise_unit must be 'range' or 'std', got None"),
+    (1.0, TypeError, "noise_unit")])
+def test_smoothgrad_rejects_bad_noise_unit(unit, error, match):
+    with pytest.raises(error, match=match):
+        xk.explain(conv_net(), inputs(1), 0, "smoothgrad", noise=0.5, noise_unit=unit, samples=1)
 
 
 @pytest.mark.parametrize("base", ["smoothgrad", "no_such_method", 3])

@@ -53,10 +53,13 @@ class Budget:
     # 04 SmoothGrad
     smoothgrad_ts: tuple[int, ...] = _setting("04", "SmoothGrad grid: T = {}")
     smoothgrad_reference: int = _setting("04", "convergence reference: T = {}")
+    smoothgrad_images: int = _setting("04", "roughness over {} images")
     # 06 LRP from scratch
     bias_share_images: int = _setting("06", "bias share: {} held-out images")
     # 07 LRP rules
     rule_images: int = _setting("07", "rule comparison: {} images")
+    # 08 Grad-CAM
+    gradcam_pairs: int = _setting("08", "class discrimination: {} two-class images")
     # 09 evaluation
     eval_images: int = _setting("09", "evaluation: {} images")
     eval_few: int = _setting("09", "costliest checks: {} images")
@@ -103,8 +106,8 @@ BUDGETS: dict[str, Budget] = {
         family="offline model",
         occlusion_window=8, occlusion_stride=16, meaningful_iterations=150, lime_samples=256,
         ig_steps=32, ig_images=4,
-        smoothgrad_ts=(1, 4, 16, 64), smoothgrad_reference=256,
-        bias_share_images=32, rule_images=32,
+        smoothgrad_ts=(1, 4, 16, 64), smoothgrad_reference=256, smoothgrad_images=8,
+        bias_share_images=32, rule_images=32, gradcam_pairs=30,
         eval_images=16, eval_few=6,
         shapley_sample_budgets=(16, 64, 256), shapley_seeds=3, shapley_fine_permutations=8,
         concept_reference_images=300, concept_train_images=400, concept_truth_images=48,
@@ -114,8 +117,8 @@ BUDGETS: dict[str, Budget] = {
         family="VGG-16, ImageNet",
         occlusion_window=4, occlusion_stride=8, meaningful_iterations=60, lime_samples=128,
         ig_steps=16, ig_images=2,
-        smoothgrad_ts=(1, 4, 16), smoothgrad_reference=64,
-        bias_share_images=4, rule_images=4,
+        smoothgrad_ts=(1, 4, 16), smoothgrad_reference=64, smoothgrad_images=2,
+        bias_share_images=4, rule_images=4, gradcam_pairs=4,
         eval_images=2, eval_few=1,
         shapley_sample_budgets=(16, 32), shapley_seeds=2, shapley_fine_permutations=2,
         concept_reference_images=32, concept_train_images=32, concept_truth_images=1,

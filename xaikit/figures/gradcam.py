@@ -1,5 +1,5 @@
 """Figures of notebook ``08_gradcam``: Grad-CAM maps, Grad-CAM per VGG block, class
-discrimination against Guided Backprop, and Guided Grad-CAM.
+discrimination against Guided Backprop on images of two objects, and Guided Grad-CAM.
 
 References
 ----------
@@ -8,24 +8,29 @@ localization" (ICCV).
 """
 from __future__ import annotations
 
+from itertools import permutations
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from ..data import make_pair, make_shapes
-from ..examples import example_batch
+from ..budgets import budget
+from ..data import SHAPES_CLASSES, make_pair, make_shapes
+from ..evaluation import pointing_game, relevance_mass
+from ..examples import PHOTO_LABELS, example_batch
 from ..explain import explain
-from ..images import preprocess
+from ..images import denormalize, load_image, preprocess
+from ..methods.gradcam import default_layer
 from ..models import model_spec
 from ..plotting import plot_heatmap
 from .registry import register_figure
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["BLOCKS", "gradcam_maps", "gradcam_layers", "gradcam_class_pair",
-           "gradcam_class_discrimination", "guided_gradcam_maps"]
+__all__ = ["BLOCKS", "PHOTO_PAIRS", "gradcam_maps", "gradcam_layers", "gradcam_class_pairs",
+           "gradcam_class_discrimination", "guided_gradcam_maps", "map_correlation"]
 
 NB = "08_gradcam"
 BLOCKS = {"block 1": "features.2", "block 2": "features.7", "block 3": "features.14",
@@ -33,12 +38,20 @@ BLOCKS = {"block 1": "features.2", "block 2": "features.7", "block 3": "features
 """The last convolution of each VGG-16 block, before its ReLU (the same names on both models).
 Grad-CAM's default layer is the ReLU after block 5's (``features.29``), not ``features.28``."""
 
+PHOTO_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    pair for a, b in (("chelsea", "coffee"), ("grace_hopper", "rocket"), ("chelsea", "grace_hopper"),
+                      ("coffee", "rocket"), ("chelsea", "rocket"), ("coffee", "grace_hopper"))
+    for pair in ((a, b), (b, a)))
+"""The two-photo images of claim F3 on the ImageNet path (left, right), in the order used:
+each pair of :data:`~xaikit.examples.PHOTO_LABELS` photos in both orders, cat | coffee first."""
+
 
 @register_figure("gradcam_maps", notebook=NB, section="1. The two formulas (claim F1)",
                  title="Grad-CAM (rectified maps of the last convolution) on the four example images")
 def gradcam_maps(model: nn.Module, maps: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:
     """Grad-CAM at its default layer (the rectified maps of the last convolution,
-    ``features.29``) for the true class of examples 0-3.
+    ``features.29``) for the true class of examples 0-3, each map on its own colour scale (up
+    to its ``CLIP_PERCENTILE``), with a colour bar.
 
     ``maps (4, C, H, W)`` if already computed. Returns ``fig`` and ``{"maps": maps}``."""
     import matplotlib.pyplot as plt
@@ -47,95 +60,197 @@ def gradcam_maps(model: nn.Module, maps: torch.Tensor | None = None) -> tuple[Fi
     ex = example_batch(model, n=4)
     if maps is None:
         maps = explain(model, ex.x, ex.labels, "gradcam")
-    fig, axes = plt.subplots(1, 4, figsize=(8, 2.2))
+    fig, axes = plt.subplots(1, 4, figsize=(9, 2.2), layout="constrained")
     for i, ax in enumerate(axes):
         plot_heatmap(maps[i:i + 1], image=ex.images[i:i + 1], ax=ax, signed=False,
                      title=f"Grad-CAM: {spec.classes[ex.labels[i]]}")
-    fig.tight_layout()
+        _small_colorbar(ax.images[-1], [ax])
     return fig, {"maps": maps}
 
 
-def _layer_scores(model: nn.Module, n: int = 64, seed: int = 11) -> dict:
+def _small_colorbar(shown: Any, axes: list[Axes]) -> None:
+    cbar = axes[0].figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.03)
+    cbar.ax.tick_params(labelsize=6)
+    cbar.formatter.set_powerlimits((-2, 2))
+    cbar.ax.yaxis.get_offset_text().set_fontsize(6)
+
+
+def _layers(model: nn.Module) -> dict[str, str]:
+    """:data:`BLOCKS` and, as ``"default"``, Grad-CAM's default layer (``features.29``)."""
+    return {**BLOCKS, "default": default_layer(model)}
+
+
+def _layer_scores(model: nn.Module, n: int, seed: int) -> dict[str, Any]:
+    """Per image: mass on the object (an all-zero map counts 0) and pointing game per layer."""
     test = make_shapes(n, seed=seed)
-    xt, mt, yt = preprocess(test.images, model), test.masks, test.labels
+    x, masks = preprocess(test.images, model), test.masks
     scores = {}
-    for block, name in BLOCKS.items():
-        h = explain(model, xt, yt, "gradcam", layer=name).sum(1)          # (N, H, W)
-        mass = ((h * mt).flatten(1).sum(1) / h.flatten(1).sum(1).clamp(min=1e-12)).mean().item()
-        hit = mt.flatten(1).gather(1, h.flatten(1).argmax(1, keepdim=True)).float().mean().item()
-        scores[block] = (mass, hit)
-    return {"scores": scores, "object_area": mt.float().mean().item()}
+    for key, name in _layers(model).items():
+        h = explain(model, x, test.labels, "gradcam", layer=name)
+        scores[key] = {"mass": relevance_mass(h, masks).nan_to_num(0.0),
+                       "hit": pointing_game(h, masks)}
+    return {"scores": scores, "object_area": masks.flatten(1).float().mean(1)}
 
 
 @register_figure("gradcam_layers", notebook=NB, section="2. Which layer? (claim F2)",
-                 title="Grad-CAM at the last convolution of each VGG-16 block")
-def gradcam_layers(model: nn.Module, images: int = 2) -> tuple[Figure, dict[str, Any]]:
-    """Grad-CAM of ``images`` examples at each block's last convolution, before its ReLU
-    (:data:`BLOCKS`; rows: images).
+                 title="Grad-CAM at the last convolution of each VGG-16 block and at the default layer")
+def gradcam_layers(model: nn.Module, images: int = 2, scored: int = 64,
+                   seed: int = 11) -> tuple[Figure, dict[str, Any]]:
+    """Grad-CAM of ``images`` examples (rows) at each block's last convolution, before its ReLU
+    (:data:`BLOCKS`), and at the default layer (``"default"``: the ReLU after block 5's
+    convolution, ``features.29``). Each map has its own colour scale: the columns are compared
+    by where they point, not by magnitude.
 
-    On ``vgg16-shapes`` also scores each block on 64 test images (seed 11): mean mass of the
-    map on the object mask and pointing game (argmax inside the mask).
-    Returns ``fig`` and ``{"maps": {block: (images, C, H, W)}, "scores": {block: (mass, hit)}
-    or None, "object_area": float or None}``.
+    On models with object masks (``vgg16-shapes``) also scores each layer on ``scored`` test
+    images (``make_shapes(scored, seed)``), per image: the map's mass on the object mask
+    (:func:`~xaikit.evaluation.relevance_mass`; an all-zero map counts 0) and the pointing game
+    (:func:`~xaikit.evaluation.pointing_game`: 1 or 0, a share for tied maxima).
+
+    Returns ``fig`` and ``{"maps": {key: (images, C, H, W)}, "layers": {key: module name},
+    "sizes": {key: (h, w) of the layer's maps}, "scores": {key: {"mass": (scored,), "hit":
+    (scored,)}} or None, "object_area": (scored,) or None}`` (``key``: ``"block 1"`` ...
+    ``"block 5"``, ``"default"``).
     """
     import matplotlib.pyplot as plt
 
     ex = example_batch(model, n=images)
-    maps = {block: explain(model, ex.x, ex.labels, "gradcam", layer=name)
-            for block, name in BLOCKS.items()}
-    fig, axes = plt.subplots(images, len(BLOCKS), figsize=(8, 1.8 * images), squeeze=False)
-    for col, (block, m) in enumerate(maps.items()):
+    layers = _layers(model)
+    modules = dict(model.named_modules())
+    sizes: dict[str, tuple[int, ...]] = {}
+
+    def size_of(key: str) -> Any:
+        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+            sizes[key] = tuple(output.shape[-2:])
+        return hook
+
+    hooks = [modules[name].register_forward_hook(size_of(key)) for key, name in layers.items()]
+    try:
+        with torch.no_grad():
+            model(ex.x[:1])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    maps = {key: explain(model, ex.x, ex.labels, "gradcam", layer=name)
+            for key, name in layers.items()}
+    fig, axes = plt.subplots(images, len(layers), figsize=(9.6, 1.8 * images), squeeze=False)
+    for col, (key, m) in enumerate(maps.items()):
         for row in range(images):
             plot_heatmap(m[row:row + 1], image=ex.images[row:row + 1], ax=axes[row, col],
-                         signed=False, title=f"{block} ({BLOCKS[block]})" if row == 0 else None)
+                         signed=False, title=f"{key}\n({layers[key]})" if row == 0 else None)
     fig.tight_layout()
-    data = {"maps": maps, "scores": None, "object_area": None}
+    data: dict[str, Any] = {"maps": maps, "layers": layers, "sizes": sizes, "scores": None,
+                            "object_area": None}
     if ex.masks is not None:
-        data.update(_layer_scores(model))
+        data.update(_layer_scores(model, scored, seed))
     return fig, data
 
 
-def gradcam_class_pair(model: nn.Module) -> tuple[torch.Tensor, tuple[int, int],
-                                                  torch.Tensor | None, torch.Tensor]:
-    """The two-class input of claim F3: a square (left) and a star (right) offline, the cat
-    photo with tabby (281) vs tiger cat (282) on ImageNet.
+def _photo_pairs(model: nn.Module, n: int) -> dict[str, Any]:
+    if not 1 <= n <= len(PHOTO_PAIRS):
+        raise ValueError(f"the ImageNet path composes {len(PHOTO_PAIRS)} two-photo images "
+                         f"(PHOTO_PAIRS), asked for {n}")
+    size = model_spec(model).input_size
+    left = size // 2
+    images = []
+    for names in PHOTO_PAIRS[:n]:
+        halves = [denormalize(preprocess(load_image(name), model), model).cpu() for name in names]
+        images.append(torch.cat([torch.nn.functional.interpolate(h, size=(size, w), mode="bilinear",
+                                                                 antialias=True, align_corners=False)
+                                 for h, w in zip(halves, (left, size - left))], dim=3).clamp(0, 1))
+    masks = torch.zeros(n, 2, size, size, dtype=torch.bool)
+    masks[:, 0, :, :left] = True
+    masks[:, 1, :, left:] = True
+    classes = torch.tensor([[PHOTO_LABELS[a], PHOTO_LABELS[b]] for a, b in PHOTO_PAIRS[:n]])
+    return {"images": torch.cat(images), "classes": classes, "masks": masks, "region": "photo"}
 
-    Returns ``(x (1, 3, H, W), classes (a, b), masks (1, 2, H, W) or None, image (1, 3, H, W))``.
+
+def gradcam_class_pairs(model: nn.Module, n: int | None = None, seed: int = 3) -> dict[str, Any]:
+    """The two-class inputs of claim F3: ``n`` images of two objects of different classes side
+    by side (default: the model's budget, ``gradcam_pairs``).
+
+    Offline (``vgg16-shapes``): image ``k`` is :func:`~xaikit.data.make_pair` of the ``k``-th
+    ordered pair of distinct classes (cycling through all 30; seed ``seed + k``), and the masks
+    are the two objects. On ImageNet: two photos of :data:`PHOTO_PAIRS`, each centre-cropped as
+    by :func:`~xaikit.preprocess` and resized to half width, side by side (cat | coffee first);
+    the masks are the two halves.
+
+    Returns ``{"x": (n, 3, H, W) model input, "images": (n, 3, H, W) in [0, 1], "classes":
+    (n, 2) long (left, right), "masks": (n, 2, H, W) bool (left, right), "region": "object" or
+    "photo"}``.
     """
-    ex = example_batch(model, n=1)
-    if ex.masks is not None:
-        a, b = 1, 4
-        images, masks = make_pair(1, (a, b), seed=3)
-        return preprocess(images, model), (a, b), masks, images
-    return ex.x[:1], (281, 282), None, ex.images[:1]
+    spec = model_spec(model)
+    n = budget(model).gradcam_pairs if n is None else n
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+        raise ValueError(f"n must be an int >= 2 (intervals need two images), got {n!r}")
+    if spec.dataset != "shapes":                         # the photos: no object masks
+        pairs = _photo_pairs(model, n)
+    else:
+        ordered = list(permutations(range(len(SHAPES_CLASSES)), 2))
+        made = [make_pair(1, ordered[k % len(ordered)], seed=seed + k, size=spec.input_size)
+                for k in range(n)]
+        pairs = {"images": torch.cat([im for im, _ in made]), "masks": torch.cat([m for _, m in made]),
+                 "classes": torch.tensor([ordered[k % len(ordered)] for k in range(n)]),
+                 "region": "object"}
+    return {"x": preprocess(pairs["images"], model), **pairs}
+
+
+def map_correlation(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation ``(N,)`` of the channel-summed maps ``u`` and ``v`` ``(N, C, H, W)``,
+    image by image, in float64; NaN where a map is constant (e.g. an all-zero Grad-CAM map)."""
+    a = u.detach().sum(1).flatten(1).double()
+    b = v.detach().sum(1).flatten(1).double()
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))
 
 
 @register_figure("gradcam_class_discrimination", notebook=NB,
                  section="3. Class discrimination (claim F3)",
-                 title="Grad-CAM and Guided Backprop for two classes in one image")
-def gradcam_class_discrimination(model: nn.Module) -> tuple[Figure, dict[str, Any]]:
-    """Grad-CAM (default layer) and Guided Backprop for each class of :func:`gradcam_class_pair`.
+                 title="Grad-CAM and Guided Backprop for the two classes of images of two objects")
+def gradcam_class_discrimination(model: nn.Module, pairs: int | None = None,
+                                 shown: int = 2) -> tuple[Figure, dict[str, Any]]:
+    """Grad-CAM (default layer) and Guided Backprop for each class of the ``pairs`` images of
+    :func:`gradcam_class_pairs` (default: the budget's ``gradcam_pairs``); the figure shows the
+    first ``shown`` (rows), each map on its own colour scale, with a colour bar.
 
-    Returns ``fig`` and ``{"x", "classes", "masks", "image", "cams": {c: (1, C, H, W)},
-    "gbp": {c: (1, C, H, W)}}``.
+    Per image, for the left (0) and the right (1) class: the share of its Grad-CAM mass on its
+    own object (photo) and on the other one (:func:`~xaikit.evaluation.relevance_mass`), and the
+    correlation of the two classes' maps per method (:func:`map_correlation`).
+
+    Returns ``fig`` and ``{**gradcam_class_pairs(model, pairs), "logits": (n, 2), "gradcam":
+    ((n, C, H, W) left class, right class), "guided_backprop": (left, right), "own": (n, 2),
+    "other": (n, 2), "correlation": {"Grad-CAM": (n,), "Guided Backprop": (n,)}}``.
     """
     import matplotlib.pyplot as plt
 
     spec = model_spec(model)
-    xp, (a, b), masks, image = gradcam_class_pair(model)
-    cams = {c: explain(model, xp, c, "gradcam") for c in (a, b)}
-    gbp = {c: explain(model, xp, c, "guided_backprop") for c in (a, b)}
-    fig, axes = plt.subplots(1, 5, figsize=(10, 2.2))
-    axes[0].imshow(image[0].permute(1, 2, 0))
-    axes[0].set_axis_off()
-    axes[0].set_title("image")
-    for k, c in enumerate((a, b)):
-        plot_heatmap(cams[c], image=image, ax=axes[1 + k], signed=False,
-                     title=f"Grad-CAM: {spec.classes[c]}")
-        plot_heatmap(gbp[c], ax=axes[3 + k], title=f"Guided BP: {spec.classes[c]}")
-    fig.tight_layout()
-    return fig, {"x": xp, "classes": (a, b), "masks": masks, "image": image, "cams": cams,
-                 "gbp": gbp}
+    data = gradcam_class_pairs(model, pairs)
+    x, classes, masks = data["x"], data["classes"], data["masks"]
+    cams = tuple(explain(model, x, classes[:, k], "gradcam") for k in (0, 1))
+    gbp = tuple(explain(model, x, classes[:, k], "guided_backprop") for k in (0, 1))
+    with torch.no_grad():
+        logits = model(x).gather(1, classes.to(x.device)).cpu()
+    own = torch.stack([relevance_mass(cams[k], masks[:, k]).nan_to_num(0.0) for k in (0, 1)], 1)
+    other = torch.stack([relevance_mass(cams[k], masks[:, 1 - k]).nan_to_num(0.0) for k in (0, 1)], 1)
+    data.update(logits=logits, gradcam=cams, guided_backprop=gbp, own=own, other=other,
+                correlation={"Grad-CAM": map_correlation(*cams),
+                             "Guided Backprop": map_correlation(*gbp)})
+
+    rows = min(shown, len(x))
+    fig, axes = plt.subplots(rows, 5, figsize=(12, 2.3 * rows), squeeze=False,
+                             layout="constrained")
+    for r in range(rows):
+        names = [spec.classes[c] for c in classes[r]]
+        axes[r, 0].imshow(data["images"][r].permute(1, 2, 0).numpy())
+        axes[r, 0].set_axis_off()
+        axes[r, 0].set_title(" | ".join(names), fontsize=9)
+        for k in (0, 1):
+            plot_heatmap(cams[k][r:r + 1], image=data["images"][r:r + 1], ax=axes[r, 1 + k],
+                         signed=False, title=f"Grad-CAM: {names[k]}")
+            plot_heatmap(gbp[k][r:r + 1], ax=axes[r, 3 + k], title=f"Guided BP: {names[k]}")
+    for ax in axes[:, 1:].flat:
+        ax.title.set_fontsize(8)
+        _small_colorbar(ax.images[-1], [ax])
+    return fig, data
 
 
 @register_figure("guided_gradcam_maps", notebook=NB, section="4. Guided Grad-CAM (claim F4)",

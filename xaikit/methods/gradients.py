@@ -141,12 +141,15 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
 
 @register("smoothgrad")
 def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
-               base: str = "gradient", noise: float = 0.15, samples: int = 16, seed: int = 0,
-               base_options: dict | None = None, batch_size: int = 64) -> torch.Tensor:
+               base: str = "gradient", noise: float = 0.15, noise_unit: str = "range",
+               samples: int = 16, seed: int = 0, base_options: dict | None = None,
+               batch_size: int = 64) -> torch.Tensor:
     """SmoothGrad: the average of a base attribution over noisy copies of the input.
 
-    ``R = (1/T) sum_s M(x + eps_s)`` with ``eps_s ~ N(0, sigma^2)`` and ``sigma = noise x
-    (max(x_k) - min(x_k))`` per sample ``k``. Written by hand rather than with captum's
+    ``R = (1/T) sum_s M(x + eps_s)`` with ``eps_s ~ N(0, sigma^2)`` and, per sample ``k``,
+    ``sigma = noise x (max(x_k) - min(x_k))`` (``noise_unit="range"``, the paper's convention)
+    or ``sigma = noise x std(x_k)`` (``noise_unit="std"``, as on the tutorial slides: "noise =
+    0.5 std"). Written by hand rather than with captum's
     ``NoiseTunnel`` so that any registered method can be the base and the noise comes from
     private ``torch.Generator``s, one per sample seeded with ``seed`` (the global random state
     is untouched, and a batch equals single calls). For a base that
@@ -160,7 +163,13 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
         Any registered method except ``"smoothgrad"`` (default ``"gradient"``). For
         ``"lrp"`` the z^B bounds are widened to contain each noisy copy (:func:`_box_around`).
     noise : float
-        Noise std as a fraction of each sample's value range (paper: 0.1-0.2 works best).
+        Noise std ``sigma`` in units of ``noise_unit`` (paper: 0.1-0.2 of the range works best).
+    noise_unit : {"range", "std"}
+        ``"range"`` (default): ``sigma = noise x (max - min)`` of each sample's values, the
+        paper's "noise level" ``sigma / (x_max - x_min)``. ``"std"``: ``sigma = noise x`` the
+        standard deviation of each sample's values (all channels and pixels; population std,
+        ``x_k.std(correction=0)``). On a normalised photo one std is typically 15-30 % of the
+        range, so 0.5-1.0 std is about the paper's 10-20 %.
     samples : int
         Number ``T`` of noisy copies; the noise falls at best like ``1/sqrt(T)``.
     seed : int
@@ -185,6 +194,12 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     check_int("samples", samples)
     check_int("batch_size", batch_size)
     check_real("noise", noise, low=0)
+    if not isinstance(noise_unit, str):
+        raise TypeError(f"noise_unit must be 'range' or 'std', got {noise_unit!r}")
+    if noise_unit not in ("range", "std"):
+        raise ValueError(f"noise_unit must be 'range' (sigma = noise x (max - min) of each input, "
+                         f"the paper's) or 'std' (sigma = noise x the input's standard "
+                         f"deviation, the slides'), got {noise_unit!r}")
     check_seed(seed)
     if base_options is not None and not isinstance(base_options, Mapping):
         raise TypeError(f"base_options must be a dict of the base method's options, e.g. "
@@ -192,7 +207,9 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
     options = dict(base_options or {})
     x = x.detach()
     flat = x.reshape(x.shape[0], -1)
-    sigma = (noise * (flat.max(1).values - flat.min(1).values)).view(-1, *[1] * (x.dim() - 1))
+    scale = (flat.max(1).values - flat.min(1).values if noise_unit == "range"
+             else flat.std(1, correction=0))
+    sigma = (noise * scale).view(-1, *[1] * (x.dim() - 1))
     # one generator per sample, so that a batch gives the same noise as single calls
     generators = [torch.Generator(device=x.device).manual_seed(seed) for _ in range(len(x))]
     total = torch.zeros_like(x)
