@@ -115,7 +115,7 @@ BUDGETS: dict[str, Budget] = {
     ),
     "imagenet": Budget(
         family="VGG-16, ImageNet",
-        occlusion_window=4, occlusion_stride=8, meaningful_iterations=60, lime_samples=128,
+        occlusion_window=4, occlusion_stride=8, meaningful_iterations=30, lime_samples=64,
         ig_steps=16, ig_images=2,
         smoothgrad_ts=(1, 4, 16), smoothgrad_reference=64, smoothgrad_images=2,
         bias_share_images=4, rule_images=4, gradcam_pairs=4,
