@@ -20,7 +20,10 @@ own noise, its own loop. Machines are shared and noisy: medians of ``--repeats``
 three timed in turn within a round), ratios only. The work is the same, so the ratio is what
 one explanation call costs beyond its images (thread synchronisation, worst on a loaded
 machine; Python and numpy conversions) times the calls saved: it is largest with several
-threads on a busy machine and near 1 on one idle thread.
+threads on a busy machine and near 1 on one idle thread. ``sparseness`` and ``complexity``
+(xaikit and Quantus timed in turn, too) are a few passes over 32 x 12544 values: a few ms on
+one thread, where each of torch's parallel passes can wait for a descheduled thread on a
+loaded machine (tens of ms each); ``--threads 1`` times the work itself.
 
     python benchmarks/bench_metrics.py                          # K = 20, 3 rounds (1-5 min)
     python benchmarks/bench_metrics.py --perturbations 200 --repeats 1   # Quantus's default K
@@ -36,7 +39,6 @@ import warnings
 
 import numpy as np
 import torch
-from timing import median_time
 
 import xaikit as xk
 
@@ -47,7 +49,7 @@ RADIUS = {"local_lipschitz": 0.1, "max_sensitivity": 0.2}
 
 def interleaved(fns, repeats: int) -> list[float]:
     """Median wall times of ``fns``, timed in turn within each round after one warm-up round
-    (:func:`timing.median_time`, interleaved so that a change of load hits all of them)."""
+    (as :func:`timing.median_time`, but interleaved so that a change of load hits all of them)."""
     for fn in fns:
         fn()
     times = [[] for _ in fns]
@@ -139,7 +141,7 @@ def complexity(model, x, t, repeats: int) -> None:
     q = ev.import_quantus()
     maps = xk.explain(model, x, t, "gradient").sum(1, keepdim=True)
     print(f"\nsparseness / complexity, {len(x)} gradient maps {tuple(maps.shape[1:])} "
-          f"(median of {repeats})")
+          f"(median of {repeats}, {torch.get_num_threads()} threads)")
     for name, metric in (("sparseness", q.Sparseness), ("complexity", q.Complexity)):
         fn = getattr(ev, name)
 
@@ -152,7 +154,7 @@ def complexity(model, x, t, repeats: int) -> None:
             return fn(maps)
 
         diff = np.abs(ours().numpy() - np.array(quantus())) / np.abs(np.array(quantus()))
-        t_ours, t_q = median_time(ours, repeats), median_time(quantus, repeats)
+        t_ours, t_q = interleaved((ours, quantus), repeats)
         print(f"  {name:<10} xaikit {t_ours * 1e3:8.2f} ms   quantus {t_q * 1e3:8.2f} ms   "
               f"quantus / xaikit {t_q / t_ours:7.1f}   largest relative difference "
               f"{diff.max():.1e}", flush=True)

@@ -21,6 +21,7 @@ import xaikit as xk
 
 ev = xk.evaluation
 T = torch.tensor([0, 1, 2, 0])
+ZB = {"0": "zb", "3": "epsilon", "6": "epsilon"}  # tiny_conv_net: z^B on the pixels
 
 
 
@@ -141,6 +142,35 @@ def test_controls_and_stochastic_methods(net, rng_state_guard):
     assert smooth.shape == (4,) and torch.isfinite(smooth).all()
 
 
+def test_bounds_clamp_the_copies(net, rng_state_guard):
+    # f = c <1, x> on [0, 1) images: gradient x input moves by c (x' - x) exactly, so with the
+    # copies clamped into [0, 1] the ratios follow the clamped draws
+    x = images(n=3, side=6, dtype=torch.float64)[:, :1]
+    c = -1.5
+    lin = linear_net(torch.full((1, 6, 6), c, dtype=torch.float64))
+    noise = torch.stack(draws(x, "uniform", 0.2, 5))                     # (K, N, 1, 6, 6)
+    outside = ((x + noise < 0) | (x + noise > 1)).any()
+    moved = (torch.clamp(x + noise, 0, 1) - x).flatten(2).norm(dim=2)     # (K, N)
+    sens = ev.max_sensitivity(lin, x, 0, "gradient_x_input", radius=0.2, perturbations=5,
+                              bounds=(0, 1))
+    assert outside and (moved < noise.flatten(2).norm(dim=2)).any()
+    torch.testing.assert_close(sens, (moved / x.flatten(1).norm(dim=1)).amax(0))
+    lip = ev.local_lipschitz(lin, x, 0, "gradient_x_input", radius=0.3, perturbations=4,
+                             bounds=(torch.zeros(1, 1, 1, 1), torch.ones(1)))
+    torch.testing.assert_close(lip, torch.full((3,), abs(c), dtype=torch.float64))
+    # the z^B rule refuses a copy outside its box; clamped copies stay inside
+    xb = images()
+    with pytest.raises(ValueError, match="z\\^B box"):
+        ev.max_sensitivity(net, xb, T, "lrp", composite=ZB, low=0.0, high=1.0, perturbations=2)
+    zb = ev.max_sensitivity(net, xb, T, "lrp", composite=ZB, low=0.0, high=1.0, perturbations=2,
+                            bounds=(0.0, 1.0))
+    assert torch.isfinite(zb).all() and (zb > 0).all()
+    # wide bounds change nothing
+    torch.testing.assert_close(ev.local_lipschitz(net, xb, T, "gradient", perturbations=3,
+                                                  bounds=(-10, 10)),
+                               ev.local_lipschitz(net, xb, T, "gradient", perturbations=3))
+
+
 def test_option_errors(net):
     x = images(n=2)
     t = [0, 1]
@@ -164,6 +194,16 @@ def test_option_errors(net):
         ev.max_sensitivity(net, x, 7, "gradient")
     with pytest.raises(TypeError):
         ev.local_lipschitz(net, x, t, "gradient", samples=3)  # not an option of gradient
+    with pytest.raises(ValueError, match="low > high"):
+        ev.max_sensitivity(net, x, t, "gradient", bounds=(1.0, 0.0))
+    with pytest.raises(ValueError, match="outside bounds"):
+        ev.max_sensitivity(net, x, t, "gradient", bounds=(0.5, 1.0))
+    with pytest.raises(ValueError, match="broadcastable"):
+        ev.local_lipschitz(net, x, t, "gradient", bounds=(torch.zeros(2), 1.0))
+    with pytest.raises(TypeError, match="pair"):
+        ev.local_lipschitz(net, x, t, "gradient", bounds=1.0)
+    with pytest.raises(TypeError, match="high"):
+        ev.local_lipschitz(net, x, t, "gradient", bounds=(0.0, "1"))
 
 
 def test_registered_not_default_and_in_evaluate(net, rng_state_guard):

@@ -34,6 +34,12 @@ perturbed map is not zero, for an all-zero map; NaN here), ``LocalLipschitzEstim
 ``1e-10`` to ``||x - x'||``; ``nanmax`` drops NaN draws. Given the same perturbations (a
 replayed ``perturb_func``), Quantus and xaikit agree to float32 precision.
 
+``bounds=(low, high)`` clamps every perturbed copy into the box ``[low, high]`` (e.g. the
+normalised pixel range ``(spec.low, spec.high)`` of :func:`xaikit.model_spec`), after the noise
+is added and before the copy is explained; ``||x'_k - x||`` is measured after clamping. The
+copies then stay images, and an LRP composite with the z^B rule, which refuses an input outside
+its box, can be scored. Quantus does not clamp (``bounds=None``, the default).
+
 A map that ignores the input (the ``random`` control) is perfectly robust (both scores 0): a
 robustness score means something only next to a faithfulness score (notebook
 ``09_evaluating_explanations``, claim G3).
@@ -74,11 +80,44 @@ def _draw(kind: str, x: torch.Tensor, radius: float, generator: torch.Generator)
     return noise.to(x.device)
 
 
+Bounds = tuple[float | torch.Tensor, float | torch.Tensor]
+"""``(low, high)``: numbers or tensors broadcastable to one image ``(1, C, H, W)``."""
+
+
+def _bounds(bounds: Bounds | None, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``bounds`` as two tensors broadcastable to ``x``; ValueError unless ``x`` lies inside."""
+    if bounds is None:
+        return None
+    if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+        raise TypeError(f"bounds must be a pair (low, high), got {bounds!r}")
+    box = []
+    for label, value in zip(("low", "high"), bounds):
+        if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
+            raise TypeError(f"bounds: {label} must be a number or a tensor, got {value!r}")
+        bound = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+        while bound.dim() > 1 and bound.dim() >= x.dim() and bound.shape[0] == 1:
+            bound = bound[0]  # a leading batch axis of 1
+        try:
+            fits = torch.broadcast_shapes(bound.shape, x.shape[1:]) == x.shape[1:]
+        except RuntimeError:
+            fits = False
+        if not fits or not torch.isfinite(bound).all():
+            raise ValueError(f"bounds: {label} of shape {tuple(bound.shape)} must be finite and "
+                             f"broadcastable to one image {tuple(x.shape[1:])}")
+        box.append(bound)
+    low, high = box
+    if (low > high).any():
+        raise ValueError("bounds: low > high somewhere")
+    if ((x < low - 1e-4) | (x > high + 1e-4)).any():
+        raise ValueError("x lies outside bounds=(low, high)")
+    return low, high
+
+
 def robustness_ratios(model: nn.Module, x: torch.Tensor,
                       target: int | Sequence[int] | torch.Tensor, method: str, *,
                       distribution: str, radius: float, perturbations: int = 10,
                       noise_seed: int = 0, chunk_size: int | None = None,
-                      attr: torch.Tensor | None = None,
+                      attr: torch.Tensor | None = None, bounds: Bounds | None = None,
                       **options: Any) -> dict[str, torch.Tensor]:
     """Explanation and input change for every random perturbation, each ``(N, K)``.
 
@@ -103,6 +142,10 @@ def robustness_ratios(model: nn.Module, x: torch.Tensor,
         for a large model if memory runs out.
     attr : torch.Tensor, optional
         The explanation of ``x`` if already computed (saves one explanation call).
+    bounds : (low, high), optional
+        Clamp every perturbed copy into ``[low, high]`` (numbers or tensors broadcastable to one
+        image, e.g. ``(spec.low, spec.high)``, the normalised pixel range); ``x`` must lie
+        inside. Default: no clamping, as Quantus.
 
     Returns
     -------
@@ -116,6 +159,7 @@ def robustness_ratios(model: nn.Module, x: torch.Tensor,
     k = check_int("perturbations", perturbations)
     generator = torch.Generator().manual_seed(check_seed(noise_seed, "noise_seed"))
     x = x.detach()
+    box = _bounds(bounds, x)
     n = x.shape[0]
     if chunk_size is None:
         chunk_size = max(n, _VALUES_PER_CALL // x[0].numel())
@@ -141,6 +185,8 @@ def robustness_ratios(model: nn.Module, x: torch.Tensor,
                 out.copy_(x[image:stop])
             else:
                 torch.add(x[image:stop], delta[image:stop], out=out)
+                if box is not None:
+                    torch.clamp(out, box[0], box[1], out=out)
             row += stop - image
         images = torch.arange(first, last, device=x.device) % n
         heat = as_heatmap(explain(model, perturbed, t[images], method, **options),
@@ -162,7 +208,7 @@ def max_sensitivity(model: nn.Module, x: torch.Tensor,
                     target: int | Sequence[int] | torch.Tensor, method: str, *,
                     radius: float = 0.2, perturbations: int = 10, noise_seed: int = 0,
                     chunk_size: int | None = None, attr: torch.Tensor | None = None,
-                    **options: Any) -> torch.Tensor:
+                    bounds: Bounds | None = None, **options: Any) -> torch.Tensor:
     """Max-sensitivity ``max_k ||h(x + delta_k) - h(x)||_2 / ||h(x)||_2``, ``(N,)``.
 
     ``delta_k`` uniform in the L-inf ball of ``radius`` (Yeh et al. 2019, as Quantus's
@@ -175,7 +221,7 @@ def max_sensitivity(model: nn.Module, x: torch.Tensor,
         As for :func:`xaikit.explain`.
     radius : float
         Half-width of the uniform noise, ``>= 0`` (0: a deterministic method scores 0).
-    perturbations, noise_seed, chunk_size, attr
+    perturbations, noise_seed, chunk_size, attr, bounds
         See :func:`robustness_ratios`. ``perturbations`` is Quantus's ``nr_samples`` (default
         200 there): ``N (K + 1)`` explanations (``N K`` given ``attr``), in
         ``ceil(N (K + 1) / chunk_size)`` calls.
@@ -191,7 +237,7 @@ def max_sensitivity(model: nn.Module, x: torch.Tensor,
     """
     r = robustness_ratios(model, x, target, method, distribution="uniform", radius=radius,
                           perturbations=perturbations, noise_seed=noise_seed,
-                          chunk_size=chunk_size, attr=attr, **options)
+                          chunk_size=chunk_size, attr=attr, bounds=bounds, **options)
     reference = r["reference"][:, None]
     ratio = r["explanation"] / torch.where(reference > 0, reference, torch.ones_like(reference))
     return torch.where(r["reference"] > 0, ratio.amax(1),
@@ -202,7 +248,7 @@ def local_lipschitz(model: nn.Module, x: torch.Tensor,
                     target: int | Sequence[int] | torch.Tensor, method: str, *,
                     radius: float = 0.1, perturbations: int = 10, noise_seed: int = 0,
                     chunk_size: int | None = None, attr: torch.Tensor | None = None,
-                    **options: Any) -> torch.Tensor:
+                    bounds: Bounds | None = None, **options: Any) -> torch.Tensor:
     """Local Lipschitz estimate ``max_k ||h(x + delta_k) - h(x)||_2 / ||delta_k||_2``, ``(N,)``.
 
     ``delta_k ~ N(0, radius^2)`` per input value (Quantus's ``LocalLipschitzEstimate``:
@@ -216,7 +262,7 @@ def local_lipschitz(model: nn.Module, x: torch.Tensor,
         As for :func:`xaikit.explain`.
     radius : float
         Standard deviation of the noise, ``> 0``.
-    perturbations, noise_seed, chunk_size, attr
+    perturbations, noise_seed, chunk_size, attr, bounds
         See :func:`robustness_ratios`. ``perturbations`` is Quantus's ``nr_samples`` (default
         200 there).
 
@@ -236,5 +282,5 @@ def local_lipschitz(model: nn.Module, x: torch.Tensor,
     """
     r = robustness_ratios(model, x, target, method, distribution="gaussian", radius=radius,
                           perturbations=perturbations, noise_seed=noise_seed,
-                          chunk_size=chunk_size, attr=attr, **options)
+                          chunk_size=chunk_size, attr=attr, bounds=bounds, **options)
     return (r["explanation"] / r["input"]).amax(1)
