@@ -107,8 +107,8 @@ def smoothgrad_grid(model: nn.Module, grid: dict | None = None,
     if grid is None:
         grid = smoothgrad_maps(model, ex.x, ex.labels, ts=ts)
     rows = [(base, noise) for base in BASES for noise in NOISES]
-    fig, axes = plt.subplots(len(rows), len(ts) + 1, figsize=(1.9 * (len(ts) + 1) + 0.8,
-                                                              1.9 * len(rows)),
+    fig, axes = plt.subplots(len(rows), len(ts) + 1, figsize=(1.2 * (len(ts) + 1) + 0.8,
+                                                              1.2 * len(rows)),
                              squeeze=False, layout="constrained")
     limits = {}
     for r, (base, noise) in enumerate(rows):
