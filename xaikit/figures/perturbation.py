@@ -77,7 +77,7 @@ def meaningful_perturbation_mask(model: nn.Module, iterations: int | None = None
     iterations = budget(model).meaningful_iterations if iterations is None else iterations
     ex = example_batch(model, n=2)
     x, target = ex.x[:1], ex.labels[:1]
-    # 150 Adam steps amplify float32 rounding (the masked logit moved by 0.02 between CPU
+    # Many Adam steps (150 offline) amplify float32 rounding (the masked logit moved by 0.02 between CPU
     # kernels and thread counts); a small model is optimised in float64, where the printed
     # digits are the same on every machine. VGG-16 stays in float32 (float64 convolutions are
     # many times slower on a CPU).
