@@ -313,3 +313,17 @@ def test_quantus_robustness_quirks(q, net):
     np.testing.assert_allclose(scores[False, 2], scores[False, 4][:2], rtol=1e-6)
     assert not np.allclose(scores[True, 2], scores[True, 4][:2], rtol=1e-3)
     assert math.isfinite(float(scores[True, 4].max()))
+
+
+def test_evaluate_passes_bounds_to_the_robustness_metrics(net, rng_state_guard):
+    # the z^B composite refuses noisy copies outside its box unless evaluate clamps them
+    xb = images()
+    lrp = {"zB": ("lrp", {"composite": ZB, "low": 0.0, "high": 1.0})}
+    with pytest.raises(ValueError, match="z\\^B box"):
+        ev.evaluate(net, xb, T, lrp, metrics=["max_sensitivity"])
+    table = ev.evaluate(net, xb, T, lrp, metrics=["max_sensitivity", "local_lipschitz"],
+                        bounds=(0.0, 1.0), seed=2, per_image=True).set_index(["metric", "image"])
+    by_hand = ev.max_sensitivity(net, xb, T, "lrp", composite=ZB, low=0.0, high=1.0,
+                                 bounds=(0.0, 1.0), noise_seed=2)
+    np.testing.assert_allclose(table.loc["max_sensitivity", "value"], by_hand.numpy())
+    assert np.isfinite(table.loc["local_lipschitz", "value"]).all()

@@ -41,6 +41,7 @@ class Settings:
     fill: float | str = 0.0
     shifts: tuple[int, ...] = (-1, 1)
     seed: int = 0
+    bounds: tuple | None = None
 
 
 def with_seed(method: str, options: Mapping, seed: int) -> dict:
@@ -86,11 +87,13 @@ def _random_logit(model, x, t, attr, masks, method, options, s):
 
 
 def _max_sensitivity(model, x, t, attr, masks, method, options, s):
-    return max_sensitivity(model, x, t, method, noise_seed=s.seed, attr=attr, **options)
+    return max_sensitivity(model, x, t, method, noise_seed=s.seed, attr=attr, bounds=s.bounds,
+                           **options)
 
 
 def _local_lipschitz(model, x, t, attr, masks, method, options, s):
-    return local_lipschitz(model, x, t, method, noise_seed=s.seed, attr=attr, **options)
+    return local_lipschitz(model, x, t, method, noise_seed=s.seed, attr=attr, bounds=s.bounds,
+                           **options)
 
 
 def _aopc(order: str):

@@ -53,7 +53,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
              methods: Sequence[str] | Mapping[str, str | tuple[str, Mapping]],
              metrics: Sequence[str] | None = None, masks: torch.Tensor | None = None, *,
              flip_steps: int = 16, patch: int | None = None, fill: float | str = 0.0,
-             shifts: Sequence[int] = (-1, 1), seed: int = 0, per_image: bool = False,
+             shifts: Sequence[int] = (-1, 1), seed: int = 0,
+             bounds: tuple[float, float] | None = None, per_image: bool = False,
              progress: bool | None = None) -> pd.DataFrame:
     """Evaluate many methods with many metrics on many images.
 
@@ -76,6 +77,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
     seed : int
         Ties, random order, control maps, randomisation, the random class and the robustness
         noise.
+    bounds : (low, high), optional
+        Clamp the noisy copies of the robustness metrics to ``[low, high]``
+        (``bounds`` of :func:`~xaikit.evaluation.max_sensitivity`, which checks them); default
+        no clamping, as Quantus. Pass the
+        model's pixel box, ``(spec.low, spec.high)``, to score the LRP composite, whose
+        :math:`z^\mathcal{B}` rule needs its inputs inside the box.
     per_image : bool
         Return the long table (``method, metric, image, value``) instead of the summary.
     progress : bool, optional
@@ -111,7 +118,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
         raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
     if masks is None and any(METRICS[m].needs_masks for m in chosen):
         raise ValueError("the localisation metrics need masks=(N, H, W) object masks")
-    settings = Settings(flip_steps, patch, fill, tuple(int(s) for s in shifts), seed)
+    settings = Settings(flip_steps, patch, fill, tuple(int(s) for s in shifts), seed, bounds)
     specs = _methods(methods)
     show = show_progress(progress)
     rows = []
