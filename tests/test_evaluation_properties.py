@@ -143,3 +143,26 @@ def test_max_toy_model_and_the_gradient_x_input_jump():
     torch.testing.assert_close(r_above, torch.tensor([[1.0 + eps, 0.0]], dtype=torch.float64))
     # a jump of ~1 in the explanation for a 2e-6 change of the input (and of the output)
     assert float((r_above - r_below).abs().sum()) / float((above - below).norm()) > 1e5
+
+
+def test_aligned_continuity_compares_the_map_moved_with_the_image():
+    # f = c <1, x>: Gradient x Input is R = c x, so R(x_s) is R(x) moved by s exactly. Aligned,
+    # nothing changes over the covered columns; unaligned, the change is the L1 distance of
+    # c x to c x_s, written out here column by column
+    c = 2.0
+    x = images(n=3, side=8, dtype=torch.float64)
+    lin = linear_net(torch.full((3, 8, 8), c, dtype=torch.float64))
+    for dx in (-2, 1):
+        aligned = ev.continuity_profile(lin, x, 0, "gradient_x_input", shifts=(dx,), aligned=True)
+        assert aligned["explanation"].abs().max() < 1e-12
+        plain = ev.continuity_profile(lin, x, 0, "gradient_x_input", shifts=(dx,))
+        heat = c * x.sum(1)                                                    # (N, H, W)
+        moved = torch.zeros_like(heat)
+        if dx > 0:
+            moved[..., dx:] = heat[..., :-dx]
+        else:
+            moved[..., :dx] = heat[..., -dx:]
+        expected = (heat - moved).abs().flatten(1).sum(1)
+        torch.testing.assert_close(plain["explanation"][:, 0], expected)
+    with pytest.raises(TypeError, match="aligned"):
+        ev.continuity_profile(lin, x, 0, "gradient", shifts=(1,), aligned=1)

@@ -60,7 +60,8 @@ def shift(x: torch.Tensor, dx: int, fill: float | str = 0.0) -> torch.Tensor:
 def continuity_profile(model: nn.Module, x: torch.Tensor,
                        target: int | Sequence[int] | torch.Tensor, method: str, *,
                        shifts: Sequence[int] = (-2, -1, 1, 2), fill: float | str = 0.0,
-                       attr: torch.Tensor | None = None, **options: Any) -> dict[str, torch.Tensor]:
+                       attr: torch.Tensor | None = None, aligned: bool = False,
+                       **options: Any) -> dict[str, torch.Tensor]:
     """Explanation, input and output change under each shift, all ``(N, S)``.
 
     Parameters
@@ -73,11 +74,18 @@ def continuity_profile(model: nn.Module, x: torch.Tensor,
         Value of the uncovered columns.
     attr : torch.Tensor, optional
         The explanation of ``x`` if already computed (saves one explanation call).
+    aligned : bool
+        ``False`` (default, Montavon et al. 2018 and Quantus): compare ``R(x_s)`` with ``R(x)``
+        pixel by pixel, so that a map that moves with its object counts as changed, and blur
+        (which changes little under a small shift) is rewarded. ``True``: compare ``R(x_s)``
+        with ``R(x)`` shifted by the same ``s`` (the columns the shift uncovers left out of
+        both): the change of the explanation *beyond* following the object.
 
     Returns
     -------
     dict
-        ``"explanation"``: ``||R(x) - R(x_s)||_1`` of the heatmaps (channel sums);
+        ``"explanation"``: ``||R(x) - R(x_s)||_1`` of the heatmaps (channel sums; with
+        ``aligned=True``, ``||shift(R(x), s) - R(x_s)||_1`` over the covered columns);
         ``"input"``: ``||x - x_s||_2``; ``"output"``: ``|f_c(x) - f_c(x_s)|``; ``"shifts"``:
         ``(S,)``.
     """
@@ -98,10 +106,23 @@ def continuity_profile(model: nn.Module, x: torch.Tensor,
         heat0 = as_heatmap(attr, x)
         heats = as_heatmap(explain(model, moved, t.repeat(s), method, **options), moved)
         heats = heats.view(s, n, -1)
+    if not isinstance(aligned, bool):
+        raise TypeError(f"aligned must be a bool, got {aligned!r}")
+    heat0 = heat0.reshape(n, *x.shape[2:])
+    if aligned:      # R(x) moved with the image; the uncovered columns compared nowhere
+        width = x.shape[-1]
+        covered = torch.stack([(torch.arange(width, device=x.device) >= dx) if dx > 0 else
+                               (torch.arange(width, device=x.device) < width + dx)
+                               for dx in shifts])                               # (S, W)
+        ref = torch.stack([shift(heat0[:, None], dx)[:, 0] for dx in shifts])   # (S, N, H, W)
+        ref = (ref * covered[:, None, None, :]).flatten(2)
+        heats = heats * covered[:, None, None, :].expand(s, n, *x.shape[2:]).flatten(2)
+    else:
+        ref = heat0.flatten(1).expand(s, n, -1)
     with torch.no_grad():
         logit = model(both).gather(1, tt.view(-1, 1))[:, 0]
     return {
-        "explanation": (heats - heat0.flatten(1)).abs().sum(2).T,
+        "explanation": (heats - ref).abs().sum(2).T,
         "input": (moved.view(s, n, -1) - x.detach().flatten(1)).norm(dim=2).T,
         "output": (logit[n:].view(s, n) - logit[:n]).abs().T,
         "shifts": torch.tensor(shifts),

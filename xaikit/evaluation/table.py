@@ -82,7 +82,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
         (``bounds`` of :func:`~xaikit.evaluation.max_sensitivity`, which checks them); default
         no clamping, as Quantus. Pass the
         model's pixel box, ``(spec.low, spec.high)``, to score the LRP composite, whose
-        :math:`z^\mathcal{B}` rule needs its inputs inside the box.
+        z^B rule needs its inputs inside the box.
     per_image : bool
         Return the long table (``method, metric, image, value``) instead of the summary.
     progress : bool, optional
