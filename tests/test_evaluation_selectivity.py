@@ -147,3 +147,46 @@ def test_default_patch_and_progress_flag(capsys):
     ev.pixel_flipping(net, x, a, 0, steps=2, progress=True)
     assert "pixel flipping" in capsys.readouterr().err
 
+
+
+def test_road_fill_reproduces_a_linear_image_and_adds_seeded_noise():
+    # interpolation with weights summing to 1 over a symmetric neighbourhood is exact on a
+    # linear image (its removed pixels are the mean of their neighbours' values)
+    h = w = 10
+    i, j = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                          indexing="ij")
+    ramp = torch.stack([0.3 * i + 0.1 * j, -0.2 * i + 0.5 * j + 1, torch.full_like(i, 2.0)])
+    removed = torch.zeros(h, w, dtype=torch.bool)
+    removed[2:6, 3:8] = True
+    exact = ev.road_fill(ramp, removed, noise=0.0)
+    torch.testing.assert_close(exact, ramp, atol=1e-12, rtol=0)
+    a = ev.road_fill(ramp, removed, torch.Generator().manual_seed(3))
+    b = ev.road_fill(ramp, removed, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and torch.equal(a[:, ~removed], ramp[:, ~removed])
+    assert 0.005 < (a - ramp)[:, removed].std() < 0.02                 # ROAD_NOISE = 0.01
+    assert torch.equal(ev.road_fill(ramp, torch.zeros_like(removed)), ramp)
+    assert torch.equal(ev.road_fill(ramp, torch.ones_like(removed)), torch.zeros_like(ramp))
+
+
+def test_pixel_flipping_with_the_road_fill():
+    net = tiny_conv_net()
+    x, t = images(n=2), torch.tensor([0, 1])
+    attr = random_maps(n=2)
+    curve = ev.pixel_flipping(net, x, attr, t, steps=4, patch=3, fill="road", seed=1)
+    assert curve.shape == (2, 5)
+    with torch.no_grad():                      # step 0 is the image, the last step all mean colour
+        logits = net(torch.cat([x, torch.zeros_like(x)]))
+    torch.testing.assert_close(curve[:, 0], logits[[0, 1], [0, 1]])
+    torch.testing.assert_close(curve[:, -1], logits[[2, 3], [0, 1]])
+    # step 2 by hand: half the patches (the top-ranked) imputed
+    rank = ev.patch_ranks(attr[:, 0], 3)
+    gen = torch.Generator().manual_seed(1)
+    by_hand = []
+    for k in range(5):                          # the generator is consumed job by job, step-major
+        for n in range(2):
+            imputed = ev.road_fill(x[n], rank[n] < k * 16 // 4, gen)
+            by_hand.append(imputed)
+    with torch.no_grad():
+        step2 = net(torch.stack(by_hand[4:6]))[[0, 1], [0, 1]]
+    torch.testing.assert_close(curve[:, 2], step2)
+    assert not torch.allclose(curve[:, 2], ev.pixel_flipping(net, x, attr, t, steps=4, patch=3)[:, 2])

@@ -28,7 +28,7 @@ from .properties import conservation, explained_logit, lrp_layer_sums, positivit
 from .randomisation import random_logit, randomisation_test, randomised_models
 from .robustness import local_lipschitz, max_sensitivity, robustness_ratios
 from .selection import Selection, select
-from .selectivity import aopc, patch_ranks, pixel_flipping
+from .selectivity import aopc, patch_ranks, pixel_flipping, road_fill
 from .similarity import spearman, ssim
 from .table import evaluate
 
@@ -39,6 +39,6 @@ __all__ = [
     "mean_interval", "proportion_interval",
     "patch_ranks", "path_variation", "pixel_flipping", "pointing_game", "positivity",
     "random_logit", "randomisation_test", "randomised_models", "relevance_mass",
-    "relevance_rank", "robustness_ratios", "roughness", "select", "shift", "sparseness",
+    "relevance_rank", "road_fill", "robustness_ratios", "roughness", "select", "shift", "sparseness",
     "spearman", "ssim",
 ]
