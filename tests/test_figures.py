@@ -204,6 +204,10 @@ def test_continuity_tie_matches_the_closed_forms():
     assert torch.allclose(maps["Integrated Gradients"], gxi)         # constant gradient on the ray
     shapley = torch.stack([(1 + f - t) / 2, (t + f - 1) / 2], 1)
     assert torch.allclose(maps["Shapley split"], shapley)
+    # alpha1beta0 on relu(x1 - x2), relu(x2 - x1), relu(x1 + x2) (weights 1/2 each): the first two
+    # units send their relevance to their positive input, the third splits in proportion to x
+    lrp = torch.stack([(torch.relu(1 - t) + 1) / 2, (torch.relu(t - 1) + t) / 2], 1)
+    torch.testing.assert_close(maps["LRP-alpha1beta0"], lrp, atol=1e-6, rtol=0)
     assert data["jump"]["Gradient x Input"] == pytest.approx(2.005, abs=1e-5)   # (1, 0) -> (0, 1.005)
     assert data["jump"]["Shapley split"] == pytest.approx(0.005, abs=1e-5)
     assert len(fig.axes) == 2

@@ -30,15 +30,16 @@ from .models import model_spec
 __all__ = ["Budget", "BUDGETS", "budget"]
 
 
-def _setting(notebook: str, label: str):
-    return field(metadata={"notebook": notebook, "label": label})
+def _setting(notebooks: str | tuple[str, ...], label: str):
+    notebooks = (notebooks,) if isinstance(notebooks, str) else notebooks
+    return field(metadata={"notebooks": notebooks, "label": label})
 
 
 @dataclass(frozen=True)
 class Budget:
     """The costly settings of the notebooks for one model family (see the module docstring).
 
-    Each field's metadata names the notebook that uses it (``"01"``) and how it is printed.
+    Each field's metadata names the notebooks that use it (``("01",)``) and how it is printed.
     """
 
     family: str
@@ -60,9 +61,11 @@ class Budget:
     rule_images: int = _setting("07", "rule comparison: {} images")
     # 08 Grad-CAM
     gradcam_pairs: int = _setting("08", "class discrimination: {} two-class images")
-    # 09 evaluation
-    eval_images: int = _setting("09", "evaluation: {} images")
-    eval_few: int = _setting("09", "costliest checks: {} images")
+    # 09, 13, 14 evaluation (properties; selectivity and selection; sanity checks and localisation)
+    eval_images: int = _setting(("09", "13", "14"), "evaluation: {} images")
+    eval_few: int = _setting(("09", "14"), "costliest checks: {} images")
+    robustness_copies: int = _setting("09", "robustness: {} noisy copies per image")
+    heldout_images: int = _setting("13", "selection checked on {} held-out images")
     # 11 Shapley values
     shapley_sample_budgets: tuple[int, ...] = _setting("11", "sampling budgets: {} passes")
     shapley_seeds: int = _setting("11", "seeds per budget: {}")
@@ -90,13 +93,14 @@ class Budget:
         """One line naming the settings of ``notebook`` (``"01"``; all when ``None``)."""
         parts = []
         for f in fields(self):
-            if "notebook" not in f.metadata or notebook not in (None, f.metadata["notebook"]):
+            if "notebooks" not in f.metadata or (notebook is not None
+                                                 and notebook not in f.metadata["notebooks"]):
                 continue
             value = getattr(self, f.name)
             shown = ", ".join(map(str, value)) if isinstance(value, tuple) else value
             parts.append(f.metadata["label"].format(shown))
         if not parts:
-            known = sorted({f.metadata["notebook"] for f in fields(self) if f.metadata})
+            known = sorted({n for f in fields(self) if f.metadata for n in f.metadata["notebooks"]})
             raise ValueError(f"no budget settings for notebook {notebook!r}; known: {known}")
         return f"budget ({self.family}): " + "; ".join(parts)
 
@@ -108,7 +112,7 @@ BUDGETS: dict[str, Budget] = {
         ig_steps=32, ig_images=4,
         smoothgrad_ts=(1, 4, 16, 64), smoothgrad_reference=256, smoothgrad_images=8,
         bias_share_images=32, rule_images=32, gradcam_pairs=30,
-        eval_images=16, eval_few=6,
+        eval_images=16, eval_few=6, robustness_copies=10, heldout_images=64,
         shapley_sample_budgets=(16, 64, 256), shapley_seeds=3, shapley_fine_permutations=8,
         concept_reference_images=300, concept_train_images=400, concept_truth_images=48,
         float64_images=2, synthesis_steps=100, synthesis_side=112,
@@ -119,7 +123,7 @@ BUDGETS: dict[str, Budget] = {
         ig_steps=16, ig_images=2,
         smoothgrad_ts=(1, 4, 16), smoothgrad_reference=64, smoothgrad_images=2,
         bias_share_images=4, rule_images=4, gradcam_pairs=4,
-        eval_images=2, eval_few=1,
+        eval_images=2, eval_few=1, robustness_copies=3, heldout_images=2,
         shapley_sample_budgets=(16, 32), shapley_seeds=2, shapley_fine_permutations=2,
         concept_reference_images=32, concept_train_images=32, concept_truth_images=1,
         float64_images=1, synthesis_steps=40, synthesis_side=112,

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .._checks import Target
-from ..evaluation import CONTROLS, pixel_flipping, randomisation_test, select
+from ..evaluation import CONTROLS, max_toy_model, pixel_flipping, randomisation_test, select
 from ..examples import example_batch
 from ..explain import explain
 from ..models import model_spec
@@ -28,28 +28,52 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["FLIPPING_METHODS", "LOCALISATION_METHODS", "RANDOMISATION_METHODS", "SELECTION_GRID",
-           "continuity_tie", "localisation_maps", "lrp_selection_maps", "pixel_flipping_curves",
-           "randomisation_curves", "tie_attributions"]
+           "continuity_tie", "evaluation_methods", "localisation_maps", "lrp_selection_maps",
+           "pixel_flipping_curves", "randomisation_curves", "tie_attributions"]
 
 NB = "09_evaluating_explanations"
 FLIPPING_METHODS = {"Gradient": ("gradient", {}), "Gradient x Input": ("gradient_x_input", {}),
                     "Grad-CAM": ("gradcam", {}), "LRP composite": ("lrp", {"composite": "vgg16"}),
                     **{kind: (kind, {}) for kind in CONTROLS}}
 """Methods the exported figure compares when no curves are passed (cheap ones and controls)."""
+def evaluation_methods(model: nn.Module) -> dict[str, tuple[str, dict]]:
+    """The ten methods the evaluation notebooks score, as ``{label: (name, options)}``.
+
+    Every method of the workbook with cheap settings (SmoothGrad with 8 samples, IG with 16
+    steps, occlusion with a window of a quarter of the side: 16 patches), in one place so that
+    the three evaluation notebooks score the same maps. The controls of
+    :data:`xaikit.evaluation.CONTROLS` are added by the notebooks.
+    """
+    side = model_spec(model).input_size
+    return {
+        "Gradient": ("gradient", {}),
+        "Gradient x Input": ("gradient_x_input", {}),
+        "SmoothGrad": ("smoothgrad", {"samples": 8, "seed": 0}),
+        "Integrated Gradients": ("integrated_gradients", {"steps": 16}),
+        "DeepLIFT": ("deeplift", {}),
+        "Guided Backprop": ("guided_backprop", {}),
+        "Grad-CAM": ("gradcam", {}),
+        "Occlusion": ("occlusion", {"window": side // 4, "progress": False}),
+        "LRP-epsilon": ("lrp", {"rule": "epsilon"}),
+        "LRP composite": ("lrp", {"composite": "vgg16"}),
+    }
+
+
 SELECTION_GRID = {"gamma": [0.0, 0.05, 0.25, 1.0], "epsilon": [1e-6, 0.25, 2.0]}
 """The grid of LRP-composite settings notebook 09 selects from by AOPC."""
 
 
 def tie_attributions(t: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Relevance of ``f(x) = max(x1, x2)`` along ``x = (1, t)`` for three explanations.
+    """Relevance of ``f(x) = max(x1, x2)`` along ``x = (1, t)`` for four explanations.
 
     Gradient x Input; Integrated Gradients from the baseline 0 (midpoint rule, 16 steps; the
     gradient is constant along the ray, so it equals Gradient x Input); the Shapley split
-    ``R_1 = (x1 + f(x) - x2) / 2`` (and symmetrically ``R_2``). Written with ``torch.max``
-    rather than through :func:`xaikit.explain` because the point is the function, not a
-    network: Montavon et al. (2018)'s continuity example. ``t`` defaults to 201 points on
-    ``[0.5, 1.5]`` (step 0.005, crossing the tie at ``t = 1``). Returns ``t`` and
-    ``{name: (len(t), 2)}``.
+    ``R_1 = (x1 + f(x) - x2) / 2`` (and symmetrically ``R_2``), these three written with
+    ``torch.max`` because the point is the function: Montavon et al. (2018)'s continuity
+    example; and LRP-alpha1beta0, run by :func:`xaikit.explain` on
+    :func:`xaikit.evaluation.max_toy_model`, the bias-free ReLU network that computes ``max``
+    (on it this rule gives the Shapley split). ``t`` defaults to 201 points on ``[0.5, 1.5]``
+    (step 0.005, crossing the tie at ``t = 1``). Returns ``t`` and ``{name: (len(t), 2)}``.
     """
     t = torch.linspace(0.5, 1.5, 201) if t is None else torch.as_tensor(t, dtype=torch.float32)
     X = torch.stack([torch.ones_like(t), t], 1).requires_grad_(True)      # (T, 2)
@@ -60,9 +84,11 @@ def tie_attributions(t: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[
     path = (alphas[:, None, None] * X).requires_grad_(True)                 # (16, T, 2)
     g, = torch.autograd.grad(f(path.view(-1, 2)).sum(), path)
     fx = f(X)
+    lrp = explain(max_toy_model(X.dtype), X, 0, "lrp", rule="alpha1beta0")
     return t, {"Gradient x Input": grad * X, "Integrated Gradients": X * g.mean(0),
                "Shapley split": torch.stack([(X[:, 0] + fx - X[:, 1]) / 2,
-                                             (X[:, 1] + fx - X[:, 0]) / 2], 1)}
+                                             (X[:, 1] + fx - X[:, 0]) / 2], 1),
+               "LRP-alpha1beta0": lrp}
 
 
 @register_figure("continuity_tie", notebook=NB, section="2. Continuity (claim G2)",
@@ -81,7 +107,8 @@ def continuity_tie(model: nn.Module | None = None,
     jump = {name: (R[1:] - R[:-1]).abs().sum(1).max().item() for name, R in maps.items()}
     fig, axes = plt.subplots(1, 2, figsize=(7, 2.4), sharey=True)
     for ax, (name, R) in zip(axes, {"Gradient x Input (= IG)": maps["Gradient x Input"],
-                                     "Shapley split": maps["Shapley split"]}.items()):
+                                     "Shapley split (= LRP-$\\alpha_1\\beta_0$)":
+                                         maps["Shapley split"]}.items()):
         ax.plot(t, R[:, 0], label="$R_1$")
         ax.plot(t, R[:, 1], label="$R_2$")
         ax.axvline(1, color="0.6", lw=0.8)
