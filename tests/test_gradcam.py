@@ -176,3 +176,61 @@ def test_guided_gradcam_equals_captum_with_bilinear_not_its_nearest_default():
         nearest = captum.attribute(x, target=torch.tensor(TARGETS))
     assert torch.allclose(attr, bilinear.detach(), **TIGHT)
     assert not torch.allclose(attr, nearest.detach(), rtol=1e-3, atol=1e-6)
+
+
+def _counting(net: nn.Module) -> list[int]:
+    """Append the batch size of every forward pass of ``net`` (a hook on the whole model)."""
+    calls: list[int] = []
+    net.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+    return calls
+
+
+@pytest.mark.parametrize("layer", [None, "features.29", "features.28"])
+def test_gradcam_costs_one_forward_pass(layer):
+    # the default layer is found inside the pass that computes the map: a fresh model is
+    # traced once (batch of 1, cached by xaikit._checks.trace), then every call is one pass
+    net, x = _vgg_layout(), inputs(2, shape=(3, 64, 64))
+    calls = _counting(net)
+    first = xk.explain(net, x, [0, 1], "gradcam", layer=layer)
+    assert calls == [1, 2]
+    calls.clear()
+    again = xk.explain(net, x, [0, 1], "gradcam", layer=layer)
+    direct = gradcam_map(net, x, torch.tensor([0, 1]), layer)
+    assert calls == [2, 2]
+    assert torch.equal(first, again)
+    assert torch.equal(direct, gradcam_map(net, x, torch.tensor([0, 1]), layer or "features.29"))
+
+
+@pytest.mark.parametrize("net, found", [
+    (_Net(), "relu2"), (_Net(middle=nn.BatchNorm2d(5)), "conv2"),
+    (_Net(after_conv2="functional"), "conv2"), (_Net(shared=True), "conv2"),
+    (_Net(after_conv2="relu1"), "conv2"),
+], ids=["relu-module", "batchnorm-between", "functional-relu", "shared-relu", "out-of-order"])
+def test_gradcam_default_in_its_own_pass_is_default_layer(net, found):
+    # the same choice as default_layer(net, x), which spends an extra pass on it
+    net = net.double().eval().requires_grad_(False)
+    x, t = inputs(2), torch.tensor([0, 1])
+    assert default_layer(net, x) == found
+    xk.explain(net, x, [0, 1], "gradcam")                     # traced (cached)
+    calls = _counting(net)
+    default = gradcam_map(net, x, t, relu=False)
+    assert calls == [2]
+    assert torch.equal(default, gradcam_map(net, x, t, found, relu=False))
+
+
+def test_gradcam_default_refuses_a_reused_layer_after_choosing_it():
+    # one conv applied twice, then its ReLU: the default (the ReLU after the last conv) is
+    # called twice too, so no layer with one output remains
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.relu = nn.ReLU()
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+
+        def forward(self, x):
+            return self.head(self.relu(self.conv(self.relu(self.conv(x)))))
+
+    net = Twice().double().eval().requires_grad_(False)
+    with pytest.raises(ValueError, match="called more than once"):
+        gradcam_map(net, inputs(1), torch.tensor([0]))
