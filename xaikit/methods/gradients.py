@@ -22,8 +22,8 @@ Smilkov, Thorat, Kim, Viegas, Wattenberg (2017), "SmoothGrad: removing noise by 
 Zeiler, Fergus (2014), "Visualizing and Understanding Convolutional Networks", ECCV.
 Springenberg, Dosovitskiy, Brox, Riedmiller (2015), "Striving for Simplicity", ICLR workshop.
 
-Introduced in notebooks 02_gradients (gradient, Gradient x Input, IG), 03_shattered_gradients
-(Deconvnet, Guided Backprop) and 04_smoothgrad.
+Introduced in notebooks 02_gradients (gradient, Gradient x Input, IG), 04_smoothgrad and
+08_gradcam (Deconvnet, Guided Backprop).
 """
 from __future__ import annotations
 
@@ -264,12 +264,15 @@ def deconvnet(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.
     Max-pooling routes to the forward winner (the "switches"), convolutions are transposed
     (their gradient); at each ``nn.ReLU`` the signal becomes ``relu(grad_out)``, ignoring the
     forward activation. captum ``Deconvolution`` (hooks removed afterwards, also on error);
-    every ReLU must be an ``nn.ReLU`` module. Returns ``(N, C, H, W)``; the map barely depends
-    on the class.
+    every ReLU must be an ``nn.ReLU`` module. Returns ``(N, C, H, W)``. Where the last dense
+    layer follows a ReLU (VGG-16), the class enters only through the positive part of its row of
+    that layer's weights, so the maps of two classes correlate far more than their gradients
+    (notebook 08 measures 0.72 on ``vgg16-shapes``, the gradients -0.89; Guided Backprop
+    0.94).
 
     References
     ----------
-    Zeiler, Fergus (2014), ECCV. Introduced in notebook 03_shattered_gradients.
+    Zeiler, Fergus (2014), ECCV. Introduced in notebook 08_gradcam.
     """
     from captum.attr import Deconvolution
 
@@ -286,7 +289,7 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> 
 
     References
     ----------
-    Springenberg et al. (2015), ICLR workshop. Introduced in notebook 03_shattered_gradients.
+    Springenberg et al. (2015), ICLR workshop. Introduced in notebook 08_gradcam.
     """
     from captum.attr import GuidedBackprop
 
