@@ -47,7 +47,8 @@ def roughness(attr: torch.Tensor) -> torch.Tensor:
 
     ``(mean |h[i+1, j] - h[i, j]| + mean |h[i, j+1] - h[i, j]|) / (2 mean |h|)`` of the
     channel-summed heatmap ``h``; scale-free (a map times a constant has the same roughness),
-    about 1.1-1.2 for white noise, 0 for a constant map. NaN for an all-zero map.
+    sqrt(2) ~ 1.41 for Gaussian white noise (4/3 for uniform noise around 0), 0 for a constant
+    map. NaN for an all-zero map.
 
     Parameters
     ----------
