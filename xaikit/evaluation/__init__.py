@@ -1,4 +1,5 @@
-"""``xk.evaluation``: measuring explanations (notebook ``09_evaluating_explanations``).
+"""``xk.evaluation``: measuring explanations (notebooks ``09_evaluation_properties``,
+``13_evaluation_selectivity`` and ``14_evaluation_sanity_localisation``).
 
 One concept per module:
 

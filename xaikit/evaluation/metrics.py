@@ -6,7 +6,7 @@ masks, whether :func:`~xaikit.evaluation.evaluate` computes it by default, and t
 defines it. :func:`~xaikit.evaluation.evaluate` and :func:`~xaikit.evaluation.select` read it;
 both import it from here (no cycle).
 
-Introduced in notebook ``09_evaluating_explanations``.
+Introduced in notebook ``14_evaluation_sanity_localisation``.
 """
 from __future__ import annotations
 

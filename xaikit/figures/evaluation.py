@@ -1,4 +1,4 @@
-"""Figures of notebook ``09_evaluating_explanations``: the continuity toy, pixel-flipping
+"""Figures of the evaluation notebooks (09, 13, 14): the continuity toy, pixel-flipping
 curves, the LRP setting chosen by AOPC, randomisation curves and localisation maps.
 
 References
@@ -31,7 +31,9 @@ __all__ = ["FLIPPING_METHODS", "LOCALISATION_METHODS", "RANDOMISATION_METHODS", 
            "continuity_tie", "evaluation_methods", "localisation_maps", "lrp_selection_maps",
            "pixel_flipping_curves", "randomisation_curves", "tie_attributions"]
 
-NB = "09_evaluating_explanations"
+NB = "09_evaluation_properties"
+NB_SELECT = "13_evaluation_selectivity"
+NB_SANITY = "14_evaluation_sanity_localisation"
 FLIPPING_METHODS = {"Gradient": ("gradient", {}), "Gradient x Input": ("gradient_x_input", {}),
                     "Grad-CAM": ("gradcam", {}), "LRP composite": ("lrp", {"composite": "vgg16"}),
                     **{kind: (kind, {}) for kind in CONTROLS}}
@@ -60,7 +62,7 @@ def evaluation_methods(model: nn.Module) -> dict[str, tuple[str, dict]]:
 
 
 SELECTION_GRID = {"gamma": [0.0, 0.05, 0.25, 1.0], "epsilon": [1e-6, 0.25, 2.0]}
-"""The grid of LRP-composite settings notebook 09 selects from by AOPC."""
+"""The grid of LRP-composite settings notebook 13 selects from by AOPC."""
 
 
 def tie_attributions(t: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -93,7 +95,7 @@ def tie_attributions(t: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[
 
 @register_figure("continuity_tie", notebook=NB, section="2. Continuity (claim G2)",
                  title="Relevance of max(x1, x2) across the tie: Gradient x Input vs a "
-                       "Shapley split")
+                       "Shapley split (= LRP-alpha1beta0)")
 def continuity_tie(model: nn.Module | None = None,
                    t: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:
     """:func:`tie_attributions` drawn for Gradient x Input (= IG here) and the Shapley split.
@@ -119,14 +121,14 @@ def continuity_tie(model: nn.Module | None = None,
     return fig, {"t": t, "maps": maps, "jump": jump}
 
 
-@register_figure("pixel_flipping_curves", notebook=NB, section="3. Selectivity (claim G3)",
+@register_figure("pixel_flipping_curves", notebook=NB_SELECT, section="1. Selectivity (claim G3)",
                  title="Pixel-flipping curves (most relevant patches first) for every method")
 def pixel_flipping_curves(model: nn.Module, curves: dict[str, torch.Tensor] | None = None,
                           steps: int = 16) -> tuple[Figure, dict[str, Any]]:
     """Mean curve of the explained logit as patches are removed, most relevant first.
 
     ``curves``: ``{label: (N, steps + 1)}`` from :func:`xaikit.evaluation.pixel_flipping`, if
-    already computed (notebook 09); otherwise computed for :data:`FLIPPING_METHODS` and the
+    already computed (notebook 13); otherwise computed for :data:`FLIPPING_METHODS` and the
     controls on four example images (8 x 8 patches). Labels in
     :data:`xaikit.evaluation.CONTROLS` are drawn dashed. Returns ``fig`` and
     ``{"curves": curves}``.
@@ -151,8 +153,8 @@ def pixel_flipping_curves(model: nn.Module, curves: dict[str, torch.Tensor] | No
     return fig, {"curves": curves}
 
 
-@register_figure("lrp_selection_maps", notebook=NB,
-                 section="4. Explanation selection: LRP's gamma and epsilon (claim G4)",
+@register_figure("lrp_selection_maps", notebook=NB_SELECT,
+                 section="3. Explanation selection: LRP's gamma and epsilon (claim G4)",
                  title="LRP composite with the gamma/epsilon chosen by AOPC and with the worst "
                        "setting")
 def lrp_selection_maps(model: nn.Module, settings: dict[str, dict] | None = None,
@@ -161,7 +163,7 @@ def lrp_selection_maps(model: nn.Module, settings: dict[str, dict] | None = None
     """LRP-composite heatmaps for each named setting of ``gamma`` and ``epsilon``, side by side.
 
     ``settings``: ``{"chosen": {"gamma": ..., "epsilon": ...}, "worst": {...}}`` as found by
-    :func:`xaikit.evaluation.select` (notebook 09, on other images than those shown); if
+    :func:`xaikit.evaluation.select` (notebook 13, on other images than those shown); if
     omitted, selected here over :data:`SELECTION_GRID` on the first two example images.
     ``x, target, images``: the images to show (default: the next two example images; on the
     ImageNet path one photo to select on and one to show). Returns ``fig`` and ``{"settings": ...,
@@ -200,11 +202,11 @@ RANDOMISATION_METHODS = {"Gradient": ("gradient", {}),
                          "Gradient x Input": ("gradient_x_input", {}),
                          "Guided Backprop": ("guided_backprop", {}),
                          "LRP composite": ("lrp", {"composite": "vgg16"})}
-"""The methods of notebook 09's cascading randomisation test."""
+"""The methods of notebook 14's cascading randomisation test."""
 
 
-@register_figure("randomisation_curves", notebook=NB,
-                 section="5. Randomisation sanity checks and their critique (claim G5)",
+@register_figure("randomisation_curves", notebook=NB_SANITY,
+                 section="1. Randomisation sanity checks and their critique (claim G5)",
                  title="Spearman correlation to the original explanation as layers are randomised "
                        "from the output down")
 def randomisation_curves(model: nn.Module, tests: dict | None = None) -> tuple[Figure, dict[str, Any]]:
@@ -240,11 +242,11 @@ LOCALISATION_METHODS = {"Gradient": ("gradient", {}),
                         "Integrated Gradients": ("integrated_gradients", {"steps": 16}),
                         "Grad-CAM": ("gradcam", {}),
                         "LRP composite": ("lrp", {"composite": "vgg16"})}
-"""The methods notebook 09's localisation figure shows."""
+"""The methods notebook 14's localisation figure shows."""
 
 
-@register_figure("localisation_maps", notebook=NB,
-                 section="6. Ground-truth localisation (claim G6)",
+@register_figure("localisation_maps", notebook=NB_SANITY,
+                 section="2. Ground-truth localisation (claim G6)",
                  title="Heatmaps of four methods with the object mask outlined")
 def localisation_maps(model: nn.Module, attrs: dict[str, torch.Tensor] | None = None,
                       images: torch.Tensor | None = None,
