@@ -38,7 +38,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Inline $...$ or display $$...$$ math in Markdown (not an escaped \$).
 MATH = re.compile(r"(?<!\\)\$\$.+?(?<!\\)\$\$|(?<![\\$])\$(?!\$)[^$\n]+?(?<!\\)\$", re.S)
-# A Markdown link to another notebook: [text](07_lrp_rules_vgg16.ipynb) or (...ipynb#section)
+# A Markdown link to another notebook: [text](08_lrp_rules_vgg16.ipynb) or (...ipynb#section)
 NOTEBOOK_LINK = re.compile(r"\]\(([0-9][0-9]_[^)#\s]*)\.ipynb(#[^)\s]*)?\)")
 
 pytestmark = pytest.mark.slow
@@ -379,7 +379,7 @@ def test_front_page_quickstart_learning_path_and_order(visit):
     order = [urlsplit(a).path for a in sidebar.evaluate_all("l => l.map(a => a.getAttribute('href'))")]
     assert order == [nb.page for nb in PAGES], order
 
-    # follow the learning path's link to notebook 06: its page opens, equations typeset
+    # follow the learning path's link to notebook 07: its page opens, equations typeset
     rows.nth(6).locator("a").first.click()
     visit.page.wait_for_url(f"**/{PAGES[6].page}")
     visit.typeset()

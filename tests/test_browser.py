@@ -28,7 +28,7 @@ CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 FIGURE = "img.xaikit-explorer-figure"
-# The cell a learner runs in notebook 07 (section 2): the LRP explorer, gamma slider included.
+# The cell a learner runs in notebook 08 (section 2): the LRP explorer, gamma slider included.
 CELLS = ["import xaikit as xk\nfrom xaikit.explorers import lrp_explorer\n\n"
          "xk.setup(0)\nmodel = xk.load_model()",
          "lrp_explorer(model)"]

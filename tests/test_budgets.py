@@ -44,7 +44,7 @@ def test_describe_names_each_setting_of_a_notebook():
     line = b.describe("01")
     assert line.startswith("budget (offline model): ")
     assert "LIME: 256 samples" in line and "150 Adam steps" in line
-    assert "SmoothGrad" not in line                    # notebook 04's settings only with "04"
+    assert "SmoothGrad" not in line                    # notebook 05's settings only with "05"
     every = b.describe()
     for f in dataclasses.fields(Budget):
         if f.name != "family":

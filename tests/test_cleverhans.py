@@ -1,4 +1,4 @@
-"""Clever Hans helpers and models (notebook 10): loader checks, box share, the shipped pair.
+"""Clever Hans helpers and models (notebook 14): loader checks, box share, the shipped pair.
 
 The loader's hash checks run on a copy of the clean ``vgg16-shapes`` weights with its own hash;
 the shipped (partial) Clever Hans weights are tested at the end.

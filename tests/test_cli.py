@@ -11,7 +11,7 @@ import pytest
 
 from xaikit.__main__ import main
 
-FIGURE = "tent_composition"             # a cheap figure (toy model), in 03_shattered_gradients
+FIGURE = "tent_composition"             # a cheap figure (toy model), in 04_shattered_gradients
 
 
 def figures_cli(out, *extra: str) -> int:
@@ -91,8 +91,8 @@ def test_figures_force_replaces_only_the_previous_export(tmp_path, capsys):
     said = capsys.readouterr().out.splitlines()
     assert said[0] == f"--force: deleting the previous export in {out} (4 files)"
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
-    assert files == ["03_shattered_gradients", f"03_shattered_gradients/{FIGURE}.pdf",
-                     f"03_shattered_gradients/{FIGURE}.png", "manifest.csv", "manifest.json"]
+    assert files == ["04_shattered_gradients", f"04_shattered_gradients/{FIGURE}.pdf",
+                     f"04_shattered_gradients/{FIGURE}.png", "manifest.csv", "manifest.json"]
     assert (tmp_path / "outside.txt").read_text() == "keep"     # listed, but not in --out
 
 

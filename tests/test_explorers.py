@@ -101,9 +101,9 @@ def test_explorer_rejects_a_non_model():
         explorers.gradcam_explorer("vgg16")
 
 
-EXPLORER_NOTEBOOKS = {"01_perturbation": "occlusion_explorer", "02_gradients": "ig_explorer",
-                      "04_smoothgrad": "smoothgrad_explorer", "07_lrp_rules_vgg16": "lrp_explorer",
-                      "08_gradcam": "gradcam_explorer"}
+EXPLORER_NOTEBOOKS = {"01_perturbation": "occlusion_explorer", "03_gradients": "ig_explorer",
+                      "05_smoothgrad": "smoothgrad_explorer", "08_lrp_rules_vgg16": "lrp_explorer",
+                      "10_gradcam": "gradcam_explorer"}
 
 
 @pytest.mark.parametrize("stem, factory", EXPLORER_NOTEBOOKS.items())

@@ -25,7 +25,7 @@ def model():
 def test_registry_lists_the_workbook_figures():
     infos = {f.name: f for f in figures.list_figures()}
     assert set(NAMED_IN_ISSUE) <= set(infos)
-    assert infos["smoothgrad_grid"].notebook == "04_smoothgrad"
+    assert infos["smoothgrad_grid"].notebook == "05_smoothgrad"
     assert infos["gradcam_layers"].section.startswith("2. Which layer?")
     notebooks = [f.notebook for f in figures.list_figures()]
     assert notebooks == sorted(notebooks)
@@ -62,7 +62,7 @@ def test_cli_writes_figures_and_manifest(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"] == "vgg16-shapes"
     entry = manifest["figures"][0]
-    assert entry["notebook"] == "03_shattered_gradients" and entry["section"].startswith("1. ")
+    assert entry["notebook"] == "04_shattered_gradients" and entry["section"].startswith("1. ")
     assert (out / entry["png"]).is_file() and (out / entry["pdf"]).is_file()
     header = (out / "manifest.csv").read_text().splitlines()[0]
     assert header == "name,png,pdf,notebook,section,title"
@@ -193,7 +193,7 @@ def test_strip_widgets(tmp_path):
     assert strip_widgets(path) == 0
 
 
-# ------------------------------------------------ notebooks 09 and 10: data against the formulas
+# ------------------------------------------------ notebooks 11 and 14: data against the formulas
 def test_continuity_tie_matches_the_closed_forms():
     fig, data = figures.continuity_tie()
     t, maps = data["t"], data["maps"]
@@ -275,10 +275,10 @@ def test_readme_states_the_number_of_figures():
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert f"({len(figures.list_figures())} figures of notebooks 00-10)" in readme
+    assert f"({len(figures.list_figures())} figures of notebooks 00-14)" in readme
 
 
-# ------------------------------------------------------------------- notebook 04: SmoothGrad
+# ------------------------------------------------------------------- notebook 05: SmoothGrad
 def _small_budget(monkeypatch, **settings):
     """Make the SmoothGrad figures see a cheaper budget (the default comes from xk.budget)."""
     from xaikit.figures import smoothgrad

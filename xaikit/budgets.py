@@ -48,35 +48,36 @@ class Budget:
     occlusion_stride: int = _setting("01", "stride = side / {}")
     meaningful_iterations: int = _setting("01", "meaningful perturbation: {} Adam steps")
     lime_samples: int = _setting("01", "LIME: {} samples")
-    # 02 gradients, 05 DeepLIFT
-    ig_steps: int = _setting("02", "IG on VGG-16: {} steps")
-    ig_images: int = _setting("02", "IG references: {} images")
-    # 04 SmoothGrad
-    smoothgrad_ts: tuple[int, ...] = _setting("04", "SmoothGrad grid: T = {}")
-    smoothgrad_reference: int = _setting("04", "convergence reference: T = {}")
-    smoothgrad_images: int = _setting("04", "roughness over {} images")
-    # 06 LRP from scratch
-    bias_share_images: int = _setting("06", "bias share: {} held-out images")
-    # 07 LRP rules
-    rule_images: int = _setting("07", "rule comparison: {} images")
-    # 08 Grad-CAM
-    gradcam_pairs: int = _setting("08", "class discrimination: {} two-class images")
-    # 09, 13, 14 evaluation (properties; selectivity and selection; sanity checks and localisation)
-    eval_images: int = _setting(("09", "13", "14"), "evaluation: {} images")
-    eval_few: int = _setting(("09", "14"), "costliest checks: {} images")
-    robustness_copies: int = _setting("09", "robustness: {} noisy copies per image")
-    heldout_images: int = _setting("13", "selection checked on {} held-out images")
-    # 11 Shapley values
-    shapley_sample_budgets: tuple[int, ...] = _setting("11", "sampling budgets: {} passes")
-    shapley_seeds: int = _setting("11", "seeds per budget: {}")
-    shapley_fine_permutations: int = _setting("11", "7 x 7 grid: {} permutations")
-    # 12 concepts
-    concept_reference_images: int = _setting("12", "relevance maximisation: {} images")
-    concept_train_images: int = _setting("12", "explanation by example: {} training images")
-    concept_truth_images: int = _setting("12", "ground truth: {} images")
-    float64_images: int = _setting("12", "float64 cross-check: {} images")
-    synthesis_steps: int = _setting("12", "neuron synthesis: {} steps")
-    synthesis_side: int = _setting("12", "on {} px")
+    # 02 Shapley values
+    shapley_grid: int = _setting("02", "exact Shapley on a {0} x {0} grid")
+    shapley_sample_budgets: tuple[int, ...] = _setting("02", "sampling budgets: {} passes")
+    shapley_seeds: int = _setting("02", "seeds per budget: {}")
+    shapley_fine_permutations: int = _setting("02", "7 x 7 grid: {} permutations")
+    # 03 gradients, 06 DeepLIFT
+    ig_steps: int = _setting("03", "IG on VGG-16: {} steps")
+    ig_images: int = _setting("03", "IG references: {} images")
+    # 05 SmoothGrad
+    smoothgrad_ts: tuple[int, ...] = _setting("05", "SmoothGrad grid: T = {}")
+    smoothgrad_reference: int = _setting("05", "convergence reference: T = {}")
+    smoothgrad_images: int = _setting("05", "roughness over {} images")
+    # 07 LRP from scratch
+    bias_share_images: int = _setting("07", "bias share: {} held-out images")
+    # 08 LRP rules
+    rule_images: int = _setting("08", "rule comparison: {} images")
+    # 09 concepts
+    concept_reference_images: int = _setting("09", "relevance maximisation: {} images")
+    concept_train_images: int = _setting("09", "explanation by example: {} training images")
+    concept_truth_images: int = _setting("09", "ground truth: {} images")
+    float64_images: int = _setting("09", "float64 cross-check: {} images")
+    synthesis_steps: int = _setting("09", "neuron synthesis: {} steps")
+    synthesis_side: int = _setting("09", "on {} px")
+    # 10 Grad-CAM
+    gradcam_pairs: int = _setting("10", "class discrimination: {} two-class images")
+    # 11, 12, 13 evaluation (properties; selectivity and selection; sanity checks and localisation)
+    eval_images: int = _setting(("11", "12", "13"), "evaluation: {} images")
+    eval_few: int = _setting(("11", "13"), "costliest checks: {} images")
+    robustness_copies: int = _setting("11", "robustness: {} noisy copies per image")
+    heldout_images: int = _setting("12", "selection checked on {} held-out images")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -113,7 +114,7 @@ BUDGETS: dict[str, Budget] = {
         smoothgrad_ts=(1, 4, 16, 64), smoothgrad_reference=256, smoothgrad_images=8,
         bias_share_images=32, rule_images=32, gradcam_pairs=30,
         eval_images=16, eval_few=6, robustness_copies=10, heldout_images=64,
-        shapley_sample_budgets=(16, 64, 256), shapley_seeds=3, shapley_fine_permutations=8,
+        shapley_grid=3, shapley_sample_budgets=(16, 64, 256), shapley_seeds=3, shapley_fine_permutations=8,
         concept_reference_images=300, concept_train_images=400, concept_truth_images=48,
         float64_images=2, synthesis_steps=100, synthesis_side=112,
     ),
@@ -124,7 +125,7 @@ BUDGETS: dict[str, Budget] = {
         smoothgrad_ts=(1, 4, 16), smoothgrad_reference=64, smoothgrad_images=2,
         bias_share_images=4, rule_images=4, gradcam_pairs=4,
         eval_images=2, eval_few=1, robustness_copies=3, heldout_images=2,
-        shapley_sample_budgets=(16, 32), shapley_seeds=2, shapley_fine_permutations=2,
+        shapley_grid=2, shapley_sample_budgets=(16, 32), shapley_seeds=2, shapley_fine_permutations=2,
         concept_reference_images=32, concept_train_images=32, concept_truth_images=1,
         float64_images=1, synthesis_steps=40, synthesis_side=112,
     ),

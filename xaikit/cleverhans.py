@@ -20,7 +20,7 @@ machines really learn*, Nature Communications 10:1096; Anders et al. (2022), *Fi
 removing Clever Hans: using explanation methods to debug and improve deep models*,
 Information Fusion 77.
 
-Introduced in notebook ``10_clever_hans``.
+Introduced in notebook ``14_clever_hans``.
 """
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ def box_share(attr: torch.Tensor, box: tuple[slice, slice] | None = None) -> tor
 
 
 def held_out_scenes(n: int = 600, seed: int = 10) -> dict[str, ShapesBatch]:
-    """The held-out scenes of notebook 10 in three versions: the same ``n`` scenes each time.
+    """The held-out scenes of notebook 14 in three versions: the same ``n`` scenes each time.
 
     ``"as in training"``: the :data:`WATERMARK_CLASS` images carry the mark with
     :data:`WATERMARK_PROB`, no other image does (the training correlation); ``"no mark"``: no

@@ -9,8 +9,8 @@ gratings; in 30 % of the images a small object of another class partly hides the
 an uneven illumination (a gain times a linear ramp) and pixel noise finish the scene. Colour
 and texture carry no class information, so a model has to look at the outline of the large
 object. Every sample comes with the mask of the visible pixels of its class-determining object,
-a ground truth for localisation metrics (notebook 09), and an optional *watermark*, a small fixed
-mark in a corner tied to one class, turns the set into a Clever Hans data set (notebook 10).
+a ground truth for localisation metrics (notebook 11), and an optional *watermark*, a small fixed
+mark in a corner tied to one class, turns the set into a Clever Hans data set (notebook 14).
 
 The generator is written by hand because no installed library draws labelled, masked,
 randomly placed shapes on textured backgrounds; it uses NumPy (and scikit-image once, to shrink
@@ -381,7 +381,7 @@ def make_shapes(
     classes : sequence of int or str, optional
         Restrict the labels to these classes (drawn uniformly); default all six.
     watermark : int or str, optional
-        A class tied to a watermark (notebook 10): its images carry the mark with probability
+        A class tied to a watermark (notebook 14): its images carry the mark with probability
         ``watermark_prob``, the others with ``watermark_other_prob``.
 
     Returns
@@ -425,7 +425,7 @@ def make_pair(n: int, classes: tuple[int | str, int | str], seed: int = TEST_SEE
               size: int = SHAPES_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` images with two objects side by side, of ``classes[0]`` (left) and ``classes[1]``.
 
-    The "cat and dog" images of the class-discrimination experiment (notebook 08): both objects
+    The "cat and dog" images of the class-discrimination experiment (notebook 10): both objects
     have the same size (radius 0.17-0.2 of the side, the small end of the training range), so
     neither is a distractor. Deterministic like :func:`make_shapes`.
 

@@ -11,8 +11,8 @@ or changing only the colour scale costs no recomputation; on ``vgg16-shapes`` a 
 redraws in well under a second (``benchmarks/bench_explorers.py``).
 
 Explorers: :func:`occlusion_explorer` (notebook ``01_perturbation``), :func:`ig_explorer`
-(``02_gradients``), :func:`smoothgrad_explorer` (``04_smoothgrad``), :func:`lrp_explorer`
-(``07_lrp_rules_vgg16``), :func:`gradcam_explorer` (``08_gradcam``).
+(``03_gradients``), :func:`smoothgrad_explorer` (``05_smoothgrad``), :func:`lrp_explorer`
+(``08_lrp_rules_vgg16``), :func:`gradcam_explorer` (``10_gradcam``).
 
 References
 ----------
@@ -194,7 +194,7 @@ def occlusion_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
 
 
 def ig_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
-    """Integrated Gradients (notebook ``02_gradients``): steps and baseline.
+    """Integrated Gradients (notebook ``03_gradients``): steps and baseline.
 
     References: Sundararajan et al. 2017 (ICML)."""
     _checked(model)
@@ -207,7 +207,7 @@ def ig_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
 
 
 def smoothgrad_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
-    """SmoothGrad (notebook ``04_smoothgrad``): noise level, samples T and base method.
+    """SmoothGrad (notebook ``05_smoothgrad``): noise level, samples T and base method.
 
     References: Smilkov et al. 2017 (arXiv:1706.03825)."""
     _checked(model)
@@ -239,7 +239,7 @@ def _lrp_groups(model: nn.Module) -> dict[str, list[str]]:
 
 
 def lrp_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
-    """LRP (notebook ``07_lrp_rules_vgg16``): a rule per layer group, gamma and epsilon.
+    """LRP (notebook ``08_lrp_rules_vgg16``): a rule per layer group, gamma and epsilon.
 
     The defaults are the VGG-16 composite (:func:`xaikit.methods.lrp_composites.vgg16_composite`).
     References: Montavon et al. 2019, "Layer-wise relevance propagation: an overview"."""
@@ -264,7 +264,7 @@ def lrp_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
 
 
 def gradcam_explorer(model: nn.Module, **kwargs: Any) -> Explorer:
-    """Grad-CAM (notebook ``08_gradcam``): which convolution, or (the default) the rectified
+    """Grad-CAM (notebook ``10_gradcam``): which convolution, or (the default) the rectified
     maps of the last one.
 
     References: Selvaraju et al. 2017 (ICCV)."""

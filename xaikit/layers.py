@@ -41,7 +41,7 @@ def sequential_layers(model: nn.Module) -> list[nn.Module]:
 
     Walks ``nn.Sequential`` (nested ones too) and torchvision's ``VGG`` with its own ``forward``
     (``features``, ``avgpool``, a Flatten, ``classifier``): the from-scratch LRP and DeepLIFT
-    loops of notebooks 05 and 06 run over this list. Any other structure is a ValueError: a
+    loops of notebooks 06 and 07 run over this list. Any other structure is a ValueError: a
     silently wrong order would give a silently wrong explanation.
     """
     from torchvision.models import VGG

@@ -48,10 +48,10 @@ MODEL_NAMES = ("vgg16", "vgg16-shapes", "auto", "vgg16-untrained", "vgg16-shapes
                "vgg16-shapes-revised", "vgg16-shapes-bn")
 """Names :func:`load_model` accepts. ``vgg16-untrained`` is torchvision's architecture with
 random weights, for testing the ImageNet code path offline; it never stands in for ``vgg16``.
-``vgg16-shapes-watermark`` and ``vgg16-shapes-revised`` are the Clever Hans pair of notebook 10
+``vgg16-shapes-watermark`` and ``vgg16-shapes-revised`` are the Clever Hans pair of notebook 14
 (:mod:`xaikit.cleverhans`). ``vgg16-shapes-bn`` is ``vgg16-shapes`` before its BatchNorms were
 folded into the convolutions (the ``vgg16_bn`` layout it was trained in; same outputs up to
-rounding), for canonization (notebook 07)."""
+rounding), for canonization (notebook 08)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -182,10 +182,10 @@ SHAPES_SPEC = ModelSpec("vgg16-shapes", SHAPES_SIZE, SHAPES_SIZE, IMAGENET_MEAN,
 WATERMARK_SPEC = dataclasses.replace(SHAPES_SPEC, name="vgg16-shapes-watermark")
 """The Clever Hans model's spec: same input size, normalisation, classes and data set."""
 REVISED_SPEC = dataclasses.replace(SHAPES_SPEC, name="vgg16-shapes-revised")
-"""The revised model's spec (notebook 10, section 4). Its weights are ``vgg16-shapes``'s: the
+"""The revised model's spec (notebook 14, section 4). Its weights are ``vgg16-shapes``'s: the
 Clever Hans recipe retrained on the cleaned images is ``vgg16-shapes``'s recipe."""
 BN_SPEC = dataclasses.replace(SHAPES_SPEC, name="vgg16-shapes-bn")
-"""The spec of ``vgg16-shapes`` with its BatchNorms not folded (notebook 07, canonization)."""
+"""The spec of ``vgg16-shapes`` with its BatchNorms not folded (notebook 08, canonization)."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +258,7 @@ def layer_table(model: nn.Module, input_size: int | None = None) -> list[tuple[s
     """``(name, layer type, output shape, parameters)`` for every leaf layer, in forward order.
 
     The output shapes come from one forward pass of a ``(1, 3, S, S)`` zero input, ``S`` the
-    model's input size (notebooks 00 and 07 print this as VGG-16's layer table).
+    model's input size (notebooks 00 and 08 print this as VGG-16's layer table).
     """
     size = input_size or model_spec(model).input_size
     rows: list[tuple[str, str, tuple, int]] = []

@@ -13,7 +13,7 @@ reference inputs shaped like ``x`` and use the same names:
 plus a tensor broadcastable to ``x`` for a baseline. The results depend on the choice: notebooks
 01 (fills) and 02 (baselines) show how much.
 
-Introduced in notebooks ``01_perturbation`` and ``02_gradients``.
+Introduced in notebooks ``01_perturbation`` and ``03_gradients``.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""``xk.evaluation``: measuring explanations (notebooks ``09_evaluation_properties``,
-``13_evaluation_selectivity`` and ``14_evaluation_sanity_localisation``).
+"""``xk.evaluation``: measuring explanations (notebooks ``11_evaluation_properties``,
+``12_evaluation_selectivity`` and ``13_evaluation_sanity_localisation``).
 
 One concept per module:
 

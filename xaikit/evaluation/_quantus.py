@@ -4,7 +4,7 @@ Quantus 0.6.0 still calls ``np.trapz`` and ``np.NaN``, both removed in numpy 2 (
 ``Continuity(return_nan_when_prediction_changes=True)`` fail without them). :func:`import_quantus`
 restores the two names (aliases of ``np.trapezoid`` and ``np.nan``) before importing it. Quantus
 is used only to cross-check the metrics of :mod:`xaikit.evaluation` (tests, benchmarks,
-notebook ``14_evaluation_sanity_localisation``); nothing in the package computes a score through it.
+notebook ``13_evaluation_sanity_localisation``); nothing in the package computes a score through it.
 """
 from __future__ import annotations
 

@@ -9,9 +9,9 @@
     path_variation(s)    total variation of a 1-D series over its range (1 = monotone)
     autocorrelation(s)   lag-1 autocorrelation of a 1-D series (1 = smooth, 0 = white noise)
 
-``roughness`` compares heatmaps (SmoothGrad in notebook 04, LRP rules in notebook 07); the two
+``roughness`` compares heatmaps (SmoothGrad in notebook 05, LRP rules in notebook 08); the two
 series measures describe a gradient or a logit along a path through input space (shattered
-gradients, notebook 03, after Balduzzi et al. 2017).
+gradients, notebook 04, after Balduzzi et al. 2017).
 
 ``sparseness`` and ``complexity`` are Quantus's ``Sparseness`` and ``Complexity`` computed on
 the channel-summed heatmap ``h = sum_c R_c`` (``d = H W`` pixels), as every heatmap metric of
@@ -121,7 +121,7 @@ def _series(s: torch.Tensor) -> torch.Tensor:
 
 def path_variation(s: torch.Tensor) -> float:
     """Total variation of a 1-D series over its range: 1 for a monotone series, larger the more
-    it goes up and down (the gradient of a pixel along a path, notebook 03)."""
+    it goes up and down (the gradient of a pixel along a path, notebook 04)."""
     s = _series(s)
     return float((s[1:] - s[:-1]).abs().sum() / (s.max() - s.min()))
 

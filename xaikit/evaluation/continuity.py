@@ -22,7 +22,7 @@ References
 Montavon, Samek, Müller (2018), "Methods for interpreting and understanding deep neural
 networks", Digital Signal Processing 73, section 7 (explanation continuity).
 
-Introduced in notebook ``09_evaluation_properties``.
+Introduced in notebook ``11_evaluation_properties``.
 """
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def continuity(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | 
     References
     ----------
     Montavon, Samek, Müller (2018), Digital Signal Processing 73. Introduced in notebook
-    ``09_evaluation_properties``.
+    ``11_evaluation_properties``.
     """
     profile = continuity_profile(model, x, target, method, shifts=shifts, fill=fill, attr=attr,
                                  **options)

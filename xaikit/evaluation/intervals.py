@@ -8,7 +8,7 @@ asserts a difference only where the intervals separate. Both are thin wrappers a
 interval of ``scipy.stats.t``. They exist only to give every notebook the same two-line call
 and the same printed form.
 
-Introduced in notebook ``10_clever_hans``.
+Introduced in notebook ``14_clever_hans``.
 """
 from __future__ import annotations
 

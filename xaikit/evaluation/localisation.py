@@ -15,7 +15,7 @@ Arras, Osman, Samek (2022), "CLEVR-XAI: A benchmark dataset for the ground truth
 neural network explanations", Information Fusion 81. Zhang et al. (2018), "Top-down neural
 attention by excitation backprop", IJCV 126.
 
-Introduced in notebook ``14_evaluation_sanity_localisation``.
+Introduced in notebook ``13_evaluation_sanity_localisation``.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def relevance_mass(attr: torch.Tensor, masks: torch.Tensor, *,
     References
     ----------
     Arras, Osman, Samek (2022), Information Fusion 81.
-    Introduced in notebook ``14_evaluation_sanity_localisation``.
+    Introduced in notebook ``13_evaluation_sanity_localisation``.
     """
     heat = _part(as_heatmap(attr), part)
     m = as_masks(masks, tuple(heat.shape))
@@ -89,7 +89,7 @@ def relevance_rank(attr: torch.Tensor, masks: torch.Tensor, *, seed: int = 0) ->
     References
     ----------
     Arras, Osman, Samek (2022), Information Fusion 81.
-    Introduced in notebook ``14_evaluation_sanity_localisation``.
+    Introduced in notebook ``13_evaluation_sanity_localisation``.
     """
     heat = as_heatmap(attr)
     m = as_masks(masks, tuple(heat.shape)).flatten(1)
@@ -129,7 +129,7 @@ def pointing_game(attr: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
     References
     ----------
-    Zhang et al. (2018), IJCV 126. Introduced in notebook ``14_evaluation_sanity_localisation``.
+    Zhang et al. (2018), IJCV 126. Introduced in notebook ``13_evaluation_sanity_localisation``.
     """
     heat = as_heatmap(attr).flatten(1)
     m = as_masks(masks, (heat.shape[0], *attr.shape[-2:])).flatten(1)

@@ -6,7 +6,7 @@ masks, whether :func:`~xaikit.evaluation.evaluate` computes it by default, and t
 defines it. :func:`~xaikit.evaluation.evaluate` and :func:`~xaikit.evaluation.select` read it;
 both import it from here (no cycle).
 
-Introduced in notebook ``14_evaluation_sanity_localisation``.
+Introduced in notebook ``13_evaluation_sanity_localisation``.
 """
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ METRICS: dict[str, Metric] = {
     "random_logit_spearman": Metric(_random_logit, False,
                                     reference="Sixt, Granz, Landgraf (2020), ICML"),
     "roughness": Metric(lambda m, x, t, a, *_: roughness(a), False,
-                        reference="neighbour roughness (notebooks 04 and 07)"),
+                        reference="neighbour roughness (notebooks 05 and 08)"),
     "sparseness": Metric(lambda m, x, t, a, *_: sparseness(a), True,
                          reference="Chalasani et al. (2020), ICML (Gini index of |R|)"),
     "complexity": Metric(lambda m, x, t, a, *_: complexity(a), False,

@@ -14,7 +14,7 @@ References
 Bach et al. (2015), PLOS ONE; Montavon, Samek, Müller (2018), "Methods for interpreting and
 understanding deep neural networks", Digital Signal Processing 73 (conservation, positivity).
 
-Introduced in notebook ``09_evaluation_properties``.
+Introduced in notebook ``11_evaluation_properties``.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def conservation(model: nn.Module, x: torch.Tensor, attr: torch.Tensor,
     References
     ----------
     Bach et al. (2015); Montavon et al. (2018), Definition 3. Introduced in notebook
-    ``09_evaluation_properties``.
+    ``11_evaluation_properties``.
     """
     total = as_heatmap(attr, x).flatten(1).sum(1)
     logit = explained_logit(model, x, target)
@@ -95,7 +95,7 @@ def positivity(attr: torch.Tensor) -> torch.Tensor:
     References
     ----------
     Montavon, Samek, Müller (2018), Digital Signal Processing 73, Definition 4 (positivity).
-    Introduced in notebook ``09_evaluation_properties``.
+    Introduced in notebook ``11_evaluation_properties``.
     """
     heat = as_heatmap(attr).flatten(1)
     absolute = heat.abs().sum(1)
@@ -133,7 +133,7 @@ def lrp_layer_sums(model: nn.Module, x: torch.Tensor,
     References
     ----------
     Bach et al. (2015), eq. (2) (layer-wise conservation). Introduced in notebook
-    ``09_evaluation_properties``.
+    ``11_evaluation_properties``.
     """
     t = prepare(model, x, target)
     # float64 on a copy: the ratios of these sums are ill-conditioned where a layer's

@@ -20,7 +20,7 @@ Adebayo et al. (2018), "Sanity checks for saliency maps", NeurIPS. Sixt, Granz, 
 "When explanations lie", ICML (random logit). Binder et al. (2023), "Shortcomings of top-down
 randomization-based sanity checks for evaluations of deep neural network explanations", CVPR.
 
-Introduced in notebook ``14_evaluation_sanity_localisation``.
+Introduced in notebook ``13_evaluation_sanity_localisation``.
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def randomisation_test(model: nn.Module, x: torch.Tensor,
     References
     ----------
     Adebayo et al. (2018), NeurIPS; Binder et al. (2023), CVPR. Introduced in notebook
-    ``14_evaluation_sanity_localisation``.
+    ``13_evaluation_sanity_localisation``.
     """
     import pandas as pd
 
@@ -162,7 +162,7 @@ def random_logit(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] 
 
     References
     ----------
-    Sixt, Granz, Landgraf (2020), ICML. Introduced in notebook ``14_evaluation_sanity_localisation``.
+    Sixt, Granz, Landgraf (2020), ICML. Introduced in notebook ``13_evaluation_sanity_localisation``.
     """
     t = prepare(model, x, target)
     check_seed(class_seed, "class_seed")

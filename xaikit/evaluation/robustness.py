@@ -42,7 +42,7 @@ its box, can be scored. Quantus does not clamp (``bounds=None``, the default).
 
 A map that ignores the input (the ``random`` control) is perfectly robust (both scores 0): a
 robustness score means something only next to a faithfulness score (notebook
-``09_evaluation_properties``, claim G3).
+``11_evaluation_properties``, claim G3).
 
 References
 ----------

@@ -11,7 +11,7 @@ Samek, Montavon, Müller, "Interpretable deep learning, part 3: validating expla
 (tutorial); Pahde et al. (2023), "Optimizing explanations by network canonization and
 hyperparameter search", CVPR workshops.
 
-Introduced in notebook ``13_evaluation_selectivity``.
+Introduced in notebook ``12_evaluation_selectivity``.
 """
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def select(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torc
     References
     ----------
     Tutorial part 3 (explanation selection); Pahde et al. (2023). Introduced in notebook
-    ``13_evaluation_selectivity``.
+    ``12_evaluation_selectivity``.
     """
     import pandas as pd
 

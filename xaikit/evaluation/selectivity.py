@@ -18,7 +18,7 @@ Bach et al. (2015), "On pixel-wise explanations ... by layer-wise relevance prop
 PLOS ONE. Samek et al. (2017), "Evaluating the visualization of what a deep neural network has
 learned", IEEE TNNLS (region perturbation, AOPC).
 
-Introduced in notebook ``13_evaluation_selectivity``.
+Introduced in notebook ``12_evaluation_selectivity``.
 """
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def pixel_flipping(model: nn.Module, x: torch.Tensor, attr: torch.Tensor,
     References
     ----------
     Bach et al. (2015), PLOS ONE; Samek et al. (2017), IEEE TNNLS. Introduced in notebook
-    ``13_evaluation_selectivity``.
+    ``12_evaluation_selectivity``.
     """
     from tqdm.auto import tqdm
 
@@ -231,7 +231,7 @@ def aopc(curves: torch.Tensor) -> torch.Tensor:
     References
     ----------
     Samek et al. (2017), IEEE TNNLS, eq. (12) (the average over the L + 1 points includes the
-    zero at k = 0). Introduced in notebook ``13_evaluation_selectivity``.
+    zero at k = 0). Introduced in notebook ``12_evaluation_selectivity``.
     """
     if not isinstance(curves, torch.Tensor) or curves.dim() != 2 or curves.shape[1] < 2:
         raise ValueError("curves must be an (N, steps + 1) tensor with steps >= 1, got "

@@ -8,7 +8,7 @@ References
 Adebayo et al. (2018), "Sanity checks for saliency maps", NeurIPS. Wang et al. (2004), "Image
 quality assessment: from error visibility to structural similarity", IEEE TIP 13.
 
-Introduced in notebook ``14_evaluation_sanity_localisation``.
+Introduced in notebook ``13_evaluation_sanity_localisation``.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def spearman(a: torch.Tensor, b: torch.Tensor, *, absolute: bool = False) -> tor
 
     References
     ----------
-    Adebayo et al. (2018), NeurIPS. Introduced in notebook ``14_evaluation_sanity_localisation``.
+    Adebayo et al. (2018), NeurIPS. Introduced in notebook ``13_evaluation_sanity_localisation``.
     """
     from scipy.stats import rankdata
 
@@ -91,7 +91,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, *, absolute: bool = False) -> torch.T
     References
     ----------
     Wang et al. (2004), IEEE TIP 13; Adebayo et al. (2018). Introduced in notebook
-    ``14_evaluation_sanity_localisation``.
+    ``13_evaluation_sanity_localisation``.
     """
     from skimage.metrics import structural_similarity
 

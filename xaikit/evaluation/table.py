@@ -15,7 +15,7 @@ IEEE TNNLS (AOPC); Arras, Osman, Samek (2022), Information Fusion 81 (localisati
 Adebayo et al. (2018), NeurIPS (randomisation); Hedström et al. (2023), "Quantus", JMLR 24
 (no single best criterion).
 
-Introduced in notebook ``14_evaluation_sanity_localisation``.
+Introduced in notebook ``13_evaluation_sanity_localisation``.
 """
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
 
     References
     ----------
-    See the module docstring. Introduced in notebook ``14_evaluation_sanity_localisation``.
+    See the module docstring. Introduced in notebook ``13_evaluation_sanity_localisation``.
     """
     import pandas as pd
     from tqdm.auto import tqdm

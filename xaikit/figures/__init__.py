@@ -2,7 +2,7 @@
 
 A figure function computes what its figure needs and draws it::
 
-    @register_figure("smoothgrad_grid", notebook="04_smoothgrad", section="1. The estimator",
+    @register_figure("smoothgrad_grid", notebook="05_smoothgrad", section="1. The estimator",
                      title="SmoothGrad of the gradient: noise level x samples T")
     def smoothgrad_grid(model, **options) -> tuple[Figure, dict]:
         ...
@@ -14,7 +14,7 @@ and saves PNG and PDF with fixed metadata (:func:`export_figures`), so the expor
 are the notebooks' figures, drawn by the same code. Figures of toy models take ``model`` and
 ignore it.
 
-Adding a figure (notebooks 09, 10, ...): write ``fn(model, **options) -> (fig, data)`` in a
+Adding a figure (notebooks 11, 14, ...): write ``fn(model, **options) -> (fig, data)`` in a
 module of this package (one module per topic, e.g. ``evaluation.py``), decorate it with
 :func:`register_figure` (``notebook`` = the notebook's file stem, ``section`` = its section
 heading), import the module below and add its name to :data:`FIGURE_MODULES`, and call it

@@ -1,4 +1,4 @@
-"""Figures of notebook ``10_clever_hans``: the marked scenes, LRP heatmaps of the Clever Hans
+"""Figures of notebook ``14_clever_hans``: the marked scenes, LRP heatmaps of the Clever Hans
 model next to the clean and the revised model, and its accuracy per class with and without
 the mark.
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["cleverhans_heatmaps", "revised_heatmaps", "star_indices", "watermark_per_class",
            "watermark_scenes"]
 
-NB = "10_clever_hans"
+NB = "14_clever_hans"
 
 
 def _scenes(scenes: dict[str, ShapesBatch] | None) -> dict[str, ShapesBatch]:
@@ -126,7 +126,7 @@ def cleverhans_heatmaps(model: nn.Module | None = None,
     """Marked stars (row 0) and the LRP maps of their logit, one row per model.
 
     ``maps``: ``{row title: (N, C, H, W)}`` with ``images (N, 3, H, W)`` in [0, 1], if already
-    computed (notebook 10); otherwise the Clever Hans and the clean model on the first
+    computed (notebook 14); otherwise the Clever Hans and the clean model on the first
     ``columns`` stars of the held-out scenes. ``model`` is ignored. Returns ``fig`` and
     ``{"maps": ..., "images": ...}``.
     """

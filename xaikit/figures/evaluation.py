@@ -31,9 +31,9 @@ __all__ = ["FLIPPING_METHODS", "LOCALISATION_METHODS", "RANDOMISATION_METHODS", 
            "continuity_tie", "evaluation_methods", "localisation_maps", "lrp_selection_maps",
            "pixel_flipping_curves", "randomisation_curves", "tie_attributions"]
 
-NB = "09_evaluation_properties"
-NB_SELECT = "13_evaluation_selectivity"
-NB_SANITY = "14_evaluation_sanity_localisation"
+NB = "11_evaluation_properties"
+NB_SELECT = "12_evaluation_selectivity"
+NB_SANITY = "13_evaluation_sanity_localisation"
 FLIPPING_METHODS = {"Gradient": ("gradient", {}), "Gradient x Input": ("gradient_x_input", {}),
                     "Grad-CAM": ("gradcam", {}), "LRP composite": ("lrp", {"composite": "vgg16"}),
                     **{kind: (kind, {}) for kind in CONTROLS}}
@@ -62,7 +62,7 @@ def evaluation_methods(model: nn.Module) -> dict[str, tuple[str, dict]]:
 
 
 SELECTION_GRID = {"gamma": [0.0, 0.05, 0.25, 1.0], "epsilon": [1e-6, 0.25, 2.0]}
-"""The grid of LRP-composite settings notebook 13 selects from by AOPC."""
+"""The grid of LRP-composite settings notebook 12 selects from by AOPC."""
 
 
 def tie_attributions(t: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -128,7 +128,7 @@ def pixel_flipping_curves(model: nn.Module, curves: dict[str, torch.Tensor] | No
     """Mean curve of the explained logit as patches are removed, most relevant first.
 
     ``curves``: ``{label: (N, steps + 1)}`` from :func:`xaikit.evaluation.pixel_flipping`, if
-    already computed (notebook 13); otherwise computed for :data:`FLIPPING_METHODS` and the
+    already computed (notebook 12); otherwise computed for :data:`FLIPPING_METHODS` and the
     controls on four example images (8 x 8 patches). Labels in
     :data:`xaikit.evaluation.CONTROLS` are drawn dashed. Returns ``fig`` and
     ``{"curves": curves}``.
@@ -163,7 +163,7 @@ def lrp_selection_maps(model: nn.Module, settings: dict[str, dict] | None = None
     """LRP-composite heatmaps for each named setting of ``gamma`` and ``epsilon``, side by side.
 
     ``settings``: ``{"chosen": {"gamma": ..., "epsilon": ...}, "worst": {...}}`` as found by
-    :func:`xaikit.evaluation.select` (notebook 13, on other images than those shown); if
+    :func:`xaikit.evaluation.select` (notebook 12, on other images than those shown); if
     omitted, selected here over :data:`SELECTION_GRID` on the first two example images.
     ``x, target, images``: the images to show (default: the next two example images; on the
     ImageNet path one photo to select on and one to show). Returns ``fig`` and ``{"settings": ...,
@@ -202,7 +202,7 @@ RANDOMISATION_METHODS = {"Gradient": ("gradient", {}),
                          "Gradient x Input": ("gradient_x_input", {}),
                          "Guided Backprop": ("guided_backprop", {}),
                          "LRP composite": ("lrp", {"composite": "vgg16"})}
-"""The methods of notebook 14's cascading randomisation test."""
+"""The methods of notebook 13's cascading randomisation test."""
 
 
 @register_figure("randomisation_curves", notebook=NB_SANITY,
@@ -242,7 +242,7 @@ LOCALISATION_METHODS = {"Gradient": ("gradient", {}),
                         "Integrated Gradients": ("integrated_gradients", {"steps": 16}),
                         "Grad-CAM": ("gradcam", {}),
                         "LRP composite": ("lrp", {"composite": "vgg16"})}
-"""The methods notebook 14's localisation figure shows."""
+"""The methods notebook 13's localisation figure shows."""
 
 
 @register_figure("localisation_maps", notebook=NB_SANITY,

@@ -1,4 +1,4 @@
-"""Figures of notebook ``08_gradcam``: Grad-CAM maps, Grad-CAM per VGG block, class
+"""Figures of notebook ``10_gradcam``: Grad-CAM maps, Grad-CAM per VGG block, class
 discrimination against Guided Backprop on images of two objects, and Guided Grad-CAM.
 
 References
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["BLOCKS", "PHOTO_PAIRS", "gradcam_maps", "gradcam_layers", "gradcam_class_pairs",
            "gradcam_class_discrimination", "guided_gradcam_maps", "map_correlation"]
 
-NB = "08_gradcam"
+NB = "10_gradcam"
 BLOCKS = {"block 1": "features.2", "block 2": "features.7", "block 3": "features.14",
           "block 4": "features.21", "block 5": "features.28"}
 """The last convolution of each VGG-16 block, before its ReLU (the same names on both models).

@@ -1,4 +1,4 @@
-"""Figures of notebooks ``02_gradients`` and ``05_deeplift``: gradient and Gradient x Input
+"""Figures of notebooks ``03_gradients`` and ``06_deeplift``: gradient and Gradient x Input
 maps, Integrated Gradients with three references, DeepLIFT next to IG on VGG-16.
 
 References
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["gradient_maps", "ig_baselines", "deeplift_vs_ig"]
 
 
-@register_figure("gradient_maps", notebook="02_gradients",
+@register_figure("gradient_maps", notebook="03_gradients",
                  section="6. Gradient × Input on an image (claim B6)",
                  title="Gradient (top) and Gradient x Input (bottom) for the four examples")
 def gradient_maps(model: nn.Module) -> tuple[Figure, dict[str, Any]]:
@@ -48,7 +48,7 @@ def gradient_maps(model: nn.Module) -> tuple[Figure, dict[str, Any]]:
     return fig, {"grad": grad, "gxi": gxi}
 
 
-@register_figure("ig_baselines", notebook="02_gradients",
+@register_figure("ig_baselines", notebook="03_gradients",
                  section="7. The reference point matters (claim B7)",
                  title="Integrated Gradients with a black, a blurred and a noise reference")
 def ig_baselines(model: nn.Module, steps: int | None = None, seed: int = 0,
@@ -74,7 +74,7 @@ def ig_baselines(model: nn.Module, steps: int | None = None, seed: int = 0,
     return fig, {"maps": maps, "baselines": baselines}
 
 
-@register_figure("deeplift_vs_ig", notebook="05_deeplift", section="6. DeepLIFT on VGG-16 (claim D8)",
+@register_figure("deeplift_vs_ig", notebook="06_deeplift", section="6. DeepLIFT on VGG-16 (claim D8)",
                  title="DeepLIFT (Rescale) and IG with a black and a blurred reference")
 def deeplift_vs_ig(model: nn.Module, steps: int | None = None) -> tuple[Figure, dict[str, Any]]:
     """DeepLIFT and IG (``steps``: the model's budget when omitted) of examples 0-1 for the

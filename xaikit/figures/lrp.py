@@ -1,4 +1,4 @@
-"""Figures of notebooks ``06_lrp_from_scratch`` and ``07_lrp_rules_vgg16``: LRP composite
+"""Figures of notebooks ``07_lrp_from_scratch`` and ``08_lrp_rules_vgg16``: LRP composite
 maps on VGG-16 and the comparison of LRP-0, LRP-epsilon, LRP-gamma and the composite.
 
 References
@@ -32,12 +32,12 @@ __all__ = ["RECIPES", "rule_batch",
 
 RECIPES = {"LRP-0": {"rule": "0"}, "LRP-epsilon": {"rule": "epsilon"},
            "LRP-gamma": {"rule": "gamma"}, "composite": {"composite": "vgg16"}}
-"""The four recipes of notebook 07, as ``xk.explain(..., "lrp", **options)`` options."""
+"""The four recipes of notebook 08, as ``xk.explain(..., "lrp", **options)`` options."""
 
 
 def rule_batch(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None,
                                           torch.Tensor]:
-    """The batch notebook 07 compares rules on: the model's budget of images
+    """The batch notebook 08 compares rules on: the model's budget of images
     (:func:`xaikit.budget`: 32 shapes images (seed 21) with masks offline, the first 4 example
     photos on ImageNet). Returns ``(x, target, masks or None, images)``."""
     n = budget(model).rule_images
@@ -48,7 +48,7 @@ def rule_batch(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return preprocess(batch.images, model), batch.labels, batch.masks, batch.images
 
 
-@register_figure("lrp_rule_comparison", notebook="07_lrp_rules_vgg16",
+@register_figure("lrp_rule_comparison", notebook="08_lrp_rules_vgg16",
                  section="2. Four recipes side by side",
                  title="LRP-0, LRP-epsilon, LRP-gamma and the composite on VGG-16, two images")
 def lrp_rule_comparison(model: nn.Module, recipes: dict | None = None) -> tuple[Figure, dict[str, Any]]:
@@ -77,7 +77,7 @@ def lrp_rule_comparison(model: nn.Module, recipes: dict | None = None) -> tuple[
                  "images": images}
 
 
-@register_figure("lrp_composite_maps", notebook="06_lrp_from_scratch",
+@register_figure("lrp_composite_maps", notebook="07_lrp_from_scratch",
                  section="6. On VGG-16: from scratch, `xk.explain` and zennit agree",
                  title="The VGG-16 LRP composite on two example images")
 def lrp_composite_maps(model: nn.Module, maps: torch.Tensor | None = None) -> tuple[Figure, dict[str, Any]]:

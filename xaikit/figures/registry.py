@@ -51,7 +51,7 @@ def register_figure(name: str, *, notebook: str, section: str,
     name : str
         File stem of the exported figure (unique).
     notebook : str
-        File stem of the notebook that shows it, e.g. ``"04_smoothgrad"``.
+        File stem of the notebook that shows it, e.g. ``"05_smoothgrad"``.
     section : str
         The section heading of that notebook.
     title : str

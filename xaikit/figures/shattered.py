@@ -1,4 +1,4 @@
-"""Figures of notebook ``03_shattered_gradients``: the tent map composed with itself, deep ReLU
+"""Figures of notebook ``04_shattered_gradients``: the tent map composed with itself, deep ReLU
 nets on a line, and the gradient of VGG-16 along a path through image space.
 
 References
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["tent", "compose", "relu_net", "tent_composition",
            "shattered_relu_nets", "gradient_along_path"]
 
-NB = "03_shattered_gradients"
+NB = "04_shattered_gradients"
 
 
 def tent(x: torch.Tensor) -> torch.Tensor:

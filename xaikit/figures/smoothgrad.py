@@ -1,4 +1,4 @@
-"""Figures of notebook ``04_smoothgrad``: the noise x samples grid, Gradient x Input with
+"""Figures of notebook ``05_smoothgrad``: the noise x samples grid, Gradient x Input with
 growing T, and the 1/sqrt(T) convergence of the Monte-Carlo estimate.
 
 The sample counts T and the reference T of the convergence curve come from the model's budget
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["NOISES", "NOISE_UNIT", "BASES", "noise_as_range_fraction", "smoothgrad_maps",
            "smoothgrad_grid", "smoothgrad_gxi_row", "smoothgrad_convergence"]
 
-NB = "04_smoothgrad"
+NB = "05_smoothgrad"
 NOISES = (0.5, 1.0)
 """Noise levels of the grid: sigma in units of the input's standard deviation (the slides' rows
 "noise = 0.5 std" and "noise = 1.0 std"; on the example images 9-28 % of the value range)."""

@@ -1,7 +1,7 @@
 """Control explanations: maps that know nothing about the model's reasoning.
 
 Every evaluation score of an explanation means something only next to what a map without
-information scores (claim G3 of notebooks 09 and 13). Three controls are registered as methods, so that
+information scores (claim G3 of notebooks 11 and 12). Three controls are registered as methods, so that
 every metric, figure and table handles them like any other method:
 
     random   R ~ N(0, 1), from a private generator seeded with ``seed`` (one map for all inputs)
@@ -13,7 +13,7 @@ method (objects tend to sit in the middle of photos). It is never negative, so i
 the centre whatever the sign of the logit; for a positive logit (the usual case for the
 predicted class) it sums to ``f_c(x)`` like ``uniform``.
 
-Introduced in notebook ``09_evaluation_properties``.
+Introduced in notebook ``11_evaluation_properties``.
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ Activation Differences", ICML.
 Ancona, Ceolini, Oeztireli, Gross (2018), "Towards better understanding of gradient-based
 attribution methods for deep neural networks", ICLR.
 
-Introduced in notebook 05_deeplift.
+Introduced in notebook 06_deeplift.
 """
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def deeplift(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, rule: s
 
     References
     ----------
-    Shrikumar, Greenside, Kundaje (2017), ICML. Introduced in notebook 05_deeplift.
+    Shrikumar, Greenside, Kundaje (2017), ICML. Introduced in notebook 06_deeplift.
     """
     if not isinstance(rule, str) or rule not in DEEPLIFT_RULES:
         raise ValueError(f"unknown DeepLIFT rule {rule!r}; choose one of "
@@ -171,7 +171,7 @@ def deeplift_softmax_adjust(contributions: torch.Tensor, dim: int = 0) -> torch.
 
     References
     ----------
-    Shrikumar, Greenside, Kundaje (2017), section 3.6. Introduced in notebook 05_deeplift.
+    Shrikumar, Greenside, Kundaje (2017), section 3.6. Introduced in notebook 06_deeplift.
     """
     if not isinstance(contributions, torch.Tensor) or not contributions.is_floating_point():
         raise TypeError("contributions must be a floating-point tensor")

@@ -35,7 +35,7 @@ References
 Shrikumar, Greenside, Kundaje (2017), "Learning Important Features Through Propagating
 Activation Differences", ICML (sections 3.5-3.6).
 
-Introduced in notebook 05_deeplift.
+Introduced in notebook 06_deeplift.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ ELEMENTWISE: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
     nn.ReLU: F.relu, nn.Sigmoid: torch.sigmoid, nn.Tanh: torch.tanh,
 }
 """Nonlinearities with DeepLIFT's Rescale/RevealCancel rules: the ReLU of
-:data:`xaikit.layers.ACTIVATIONS`, and Sigmoid and Tanh for the toy networks of notebook 05."""
+:data:`xaikit.layers.ACTIVATIONS`, and Sigmoid and Tanh for the toy networks of notebook 06."""
 LINEAR = LINEAR_LAYERS + BATCHNORMS + AVERAGE_POOLINGS + IDENTITIES
 """Affine layers (DeepLIFT's linear rule), from the groups of :mod:`xaikit.layers`."""
 

@@ -10,14 +10,14 @@ Guided Backprop. The default ``A`` is what the authors' code uses: the rectified
 the last convolutional layer, i.e. the output of the ``nn.ReLU`` that follows the model's last
 ``nn.Conv2d`` (``features.29``, "relu5_3", on both VGG-16 models); see :func:`default_layer`.
 ``layer="features.28"`` gives the maps of the convolution's output before that ReLU, whose
-negative entries enter the weighted sum too (notebook 08 compares the two).
+negative entries enter the weighted sum too (notebook 10 compares the two).
 
 References
 ----------
 Selvaraju, Cogswell, Das, Vedantam, Parikh, Batra (2017), "Grad-CAM: Visual Explanations from
 Deep Networks via Gradient-based Localization", ICCV.
 
-Introduced in notebook 08_gradcam.
+Introduced in notebook 10_gradcam.
 """
 from __future__ import annotations
 
@@ -241,7 +241,7 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
 
     References
     ----------
-    Selvaraju et al. (2017), ICCV. Introduced in notebook 08_gradcam.
+    Selvaraju et al. (2017), ICCV. Introduced in notebook 10_gradcam.
     """
     return _upsample(gradcam_map(model, x, target, layer, relu), x) / x.shape[1]
 
@@ -268,7 +268,7 @@ def guided_gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
 
     References
     ----------
-    Selvaraju et al. (2017), ICCV. Introduced in notebook 08_gradcam.
+    Selvaraju et al. (2017), ICCV. Introduced in notebook 10_gradcam.
     """
     cam = _upsample(gradcam_map(model, x, target, layer, relu=True), x)
     return guided_backprop(model, x, target) * cam

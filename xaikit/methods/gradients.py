@@ -22,8 +22,8 @@ Smilkov, Thorat, Kim, Viegas, Wattenberg (2017), "SmoothGrad: removing noise by 
 Zeiler, Fergus (2014), "Visualizing and Understanding Convolutional Networks", ECCV.
 Springenberg, Dosovitskiy, Brox, Riedmiller (2015), "Striving for Simplicity", ICLR workshop.
 
-Introduced in notebooks 02_gradients (gradient, Gradient x Input, IG), 04_smoothgrad and
-08_gradcam (Deconvnet, Guided Backprop).
+Introduced in notebooks 03_gradients (gradient, Gradient x Input, IG), 05_smoothgrad and
+10_gradcam (Deconvnet, Guided Backprop).
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.T
 
     References
     ----------
-    Simonyan, Vedaldi, Zisserman (2014). Introduced in notebook 02_gradients.
+    Simonyan, Vedaldi, Zisserman (2014). Introduced in notebook 03_gradients.
     """
     return _logit_gradient(model, x, target)
 
@@ -88,7 +88,7 @@ def gradient_x_input(model: nn.Module, x: torch.Tensor, target: torch.Tensor) ->
 
     References
     ----------
-    Shrikumar et al. (2016), arXiv:1605.01713. Introduced in notebook 02_gradients.
+    Shrikumar et al. (2016), arXiv:1605.01713. Introduced in notebook 03_gradients.
     """
     return x.detach() * _logit_gradient(model, x, target)
 
@@ -124,7 +124,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
 
     References
     ----------
-    Sundararajan, Taly, Yan (2017), ICML. Introduced in notebook 02_gradients.
+    Sundararajan, Taly, Yan (2017), ICML. Introduced in notebook 03_gradients.
     """
     from captum.attr import IntegratedGradients
 
@@ -186,7 +186,7 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
 
     References
     ----------
-    Smilkov et al. (2017), arXiv:1706.03825. Introduced in notebook 04_smoothgrad.
+    Smilkov et al. (2017), arXiv:1706.03825. Introduced in notebook 05_smoothgrad.
     """
     if not isinstance(base, str) or base == "smoothgrad":
         raise ValueError(f"base must be the name of another method, got {base!r}")
@@ -267,12 +267,12 @@ def deconvnet(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.
     every ReLU must be an ``nn.ReLU`` module. Returns ``(N, C, H, W)``. Where the last dense
     layer follows a ReLU (VGG-16), the class enters only through the positive part of its row of
     that layer's weights, so the maps of two classes correlate far more than their gradients
-    (notebook 08 measures 0.72 on ``vgg16-shapes``, the gradients -0.89; Guided Backprop
+    (notebook 10 measures 0.72 on ``vgg16-shapes``, the gradients -0.89; Guided Backprop
     0.94).
 
     References
     ----------
-    Zeiler, Fergus (2014), ECCV. Introduced in notebook 08_gradcam.
+    Zeiler, Fergus (2014), ECCV. Introduced in notebook 10_gradcam.
     """
     from captum.attr import Deconvolution
 
@@ -289,7 +289,7 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> 
 
     References
     ----------
-    Springenberg et al. (2015), ICLR workshop. Introduced in notebook 08_gradcam.
+    Springenberg et al. (2015), ICLR workshop. Introduced in notebook 10_gradcam.
     """
     from captum.attr import GuidedBackprop
 

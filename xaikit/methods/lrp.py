@@ -22,7 +22,7 @@ allocate as few activation-sized buffers as possible (on the CPU, first touching
 buffer costs about twice the arithmetic on it). zennit remains the cross-check:
 tests/test_lrp.py compares every rule and the composites with zennit to float64 precision.
 
-Introduced in notebook ``06_lrp_from_scratch``; composites in ``07_lrp_rules_vgg16``.
+Introduced in notebook ``07_lrp_from_scratch``; composites in ``08_lrp_rules_vgg16``.
 
 References
 ----------
@@ -328,8 +328,8 @@ def lrp(model: nn.Module, x: Tensor, target: Tensor, *, rule: str | None = None,
         ``attr`` shaped like ``x``, in units of the explained logit (the output relevance is
         the target logit, so LRP-0 on a bias-free ReLU net sums to the logit).
 
-    Introduced in notebook ``06_lrp_from_scratch``; rules and composites in
-    ``07_lrp_rules_vgg16``.
+    Introduced in notebook ``07_lrp_from_scratch``; rules and composites in
+    ``08_lrp_rules_vgg16``.
     """
     return propagate(model, x, target, rule=rule, composite=composite, epsilon=epsilon,
                      gamma=gamma, low=low, high=high, bias=bias, maxpool=maxpool)

@@ -4,7 +4,7 @@ A composite maps layer names (``"features.0"``) to rule names (:data:`xaikit.met
 as zennit's ``NameMapComposite`` does. Named composites are registered in :data:`COMPOSITES`;
 ``xk.explain(..., "lrp", composite=...)`` also takes a mapping.
 
-Introduced in notebook ``07_lrp_rules_vgg16``.
+Introduced in notebook ``08_lrp_rules_vgg16``.
 
 References
 ----------

@@ -13,7 +13,7 @@ four steps of Montavon's tutorial written with explicit transposed operations::
 is the slow teaching version. The rules follow zennit 0.5.1 term by term (``zennit.rules``),
 which tests/test_lrp.py checks to float64 precision.
 
-Introduced in notebook ``06_lrp_from_scratch``; rule choice in ``07_lrp_rules_vgg16``.
+Introduced in notebook ``07_lrp_from_scratch``; rule choice in ``08_lrp_rules_vgg16``.
 
 References
 ----------

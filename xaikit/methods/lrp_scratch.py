@@ -19,7 +19,7 @@ This is the slow teaching version (a deep copy of each layer, one autograd call 
 Gamma and alpha1beta0 are the textbook rules for ``a >= 0`` (ReLU outputs); on signed inputs
 (the pixel layer) use ``"zb"``/``"w2"``, as Deep Taylor prescribes.
 
-Introduced in notebook ``06_lrp_from_scratch``.
+Introduced in notebook ``07_lrp_from_scratch``.
 
 References
 ----------
@@ -210,7 +210,7 @@ def _step(layer: nn.Module, rule: str | None, a: Tensor, R: Tensor, o: dict) -> 
 
 layers_of = sequential_layers
 """The layers of a torchvision VGG or an ``nn.Sequential`` as one flat list, in forward order
-(:func:`xaikit.layers.sequential_layers`, under the name notebook 06 uses)."""
+(:func:`xaikit.layers.sequential_layers`, under the name notebook 07 uses)."""
 
 
 def vgg16_rules(layers: Sequence[nn.Module]) -> dict[int, str]:
