@@ -9,7 +9,7 @@ gratings; in 30 % of the images a small object of another class partly hides the
 an uneven illumination (a gain times a linear ramp) and pixel noise finish the scene. Colour
 and texture carry no class information, so a model has to look at the outline of the large
 object. Every sample comes with the mask of the visible pixels of its class-determining object,
-a ground truth for localisation metrics (notebook 11), and an optional *watermark*, a small fixed
+a ground truth for localisation metrics (notebook 13), and an optional *watermark*, a small fixed
 mark in a corner tied to one class, turns the set into a Clever Hans data set (notebook 14).
 
 The generator is written by hand because no installed library draws labelled, masked,

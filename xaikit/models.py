@@ -51,7 +51,7 @@ random weights, for testing the ImageNet code path offline; it never stands in f
 ``vgg16-shapes-watermark`` and ``vgg16-shapes-revised`` are the Clever Hans pair of notebook 14
 (:mod:`xaikit.cleverhans`). ``vgg16-shapes-bn`` is ``vgg16-shapes`` before its BatchNorms were
 folded into the convolutions (the ``vgg16_bn`` layout it was trained in; same outputs up to
-rounding), for canonization (notebook 08)."""
+rounding), for canonization (notebook 07)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -185,7 +185,7 @@ REVISED_SPEC = dataclasses.replace(SHAPES_SPEC, name="vgg16-shapes-revised")
 """The revised model's spec (notebook 14, section 4). Its weights are ``vgg16-shapes``'s: the
 Clever Hans recipe retrained on the cleaned images is ``vgg16-shapes``'s recipe."""
 BN_SPEC = dataclasses.replace(SHAPES_SPEC, name="vgg16-shapes-bn")
-"""The spec of ``vgg16-shapes`` with its BatchNorms not folded (notebook 08, canonization)."""
+"""The spec of ``vgg16-shapes`` with its BatchNorms not folded (notebook 07, canonization)."""
 
 
 @dataclass(frozen=True)

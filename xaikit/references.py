@@ -11,7 +11,7 @@ reference inputs shaped like ``x`` and use the same names:
     "noise"  Gaussian noise with each image's per-channel mean and std (fills; ``seed``)
 
 plus a tensor broadcastable to ``x`` for a baseline. The results depend on the choice: notebooks
-01 (fills) and 02 (baselines) show how much.
+01 (fills) and 03 (baselines) show how much.
 
 Introduced in notebooks ``01_perturbation`` and ``03_gradients``.
 """

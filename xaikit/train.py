@@ -5,7 +5,7 @@ both at once) and writes the weights and a report (``data/NAME.json``: accuracy,
 softmax statistics, star recall with and without the watermark, training time, SHA-256).
 The network is trained in the ``vgg16_bn`` layout and the BatchNorms are then folded into the
 convolutions (:func:`fuse_batchnorm`), giving exactly torchvision's ``vgg16`` layout; the folded
-biases are larger than a plain VGG's (notebooks 00 and 08 say what that does to LRP).
+biases are larger than a plain VGG's (notebooks 00 and 07 say what that does to LRP).
 ``vgg16-shapes``'s unfused network is saved too (``NAME-bn.safetensors``, for canonization).
 Everything is seeded; on the same machine, thread count (one, by default) and library versions
 a rerun gives the same weights, SHA-256 included.
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     model = fuse_batchnorm(with_bn)
     seconds = time.perf_counter() - start
     extra = {}
-    if args.model == "vgg16-shapes":  # the unfused network, for canonization (notebook 08)
+    if args.model == "vgg16-shapes":  # the unfused network, for canonization (notebook 07)
         bn_path = out.with_name(out.stem + "-bn.safetensors")
         save_file({k: v.contiguous() for k, v in with_bn.state_dict().items()}, str(bn_path),
                   metadata={"model": args.model + "-bn", "classes": ",".join(SHAPES_CLASSES)})
