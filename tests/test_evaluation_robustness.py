@@ -327,3 +327,17 @@ def test_evaluate_passes_bounds_to_the_robustness_metrics(net, rng_state_guard):
                                  bounds=(0.0, 1.0), noise_seed=2)
     np.testing.assert_allclose(table.loc["max_sensitivity", "value"], by_hand.numpy())
     assert np.isfinite(table.loc["local_lipschitz", "value"]).all()
+
+
+def test_evaluate_passes_perturbations_to_the_robustness_metrics(net, rng_state_guard):
+    # fewer noisy copies: the same draws as max_sensitivity's with that count, not the default 10
+    x = images(n=2)
+    t = torch.tensor([0, 2])
+    table = ev.evaluate(net, x, t, {"grad": "gradient"}, metrics=["max_sensitivity"], seed=1,
+                        perturbations=3, per_image=True)
+    three = ev.max_sensitivity(net, x, t, "gradient", noise_seed=1, perturbations=3)
+    ten = ev.max_sensitivity(net, x, t, "gradient", noise_seed=1)
+    np.testing.assert_allclose(table["value"].to_numpy(), three.numpy())
+    assert not np.allclose(three.numpy(), ten.numpy())
+    with pytest.raises((ValueError, TypeError), match="perturbations"):
+        ev.evaluate(net, x, t, {"grad": "gradient"}, metrics=["local_lipschitz"], perturbations=0)

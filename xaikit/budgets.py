@@ -76,9 +76,10 @@ class Budget:
     # 11, 12, 13 evaluation (properties; selectivity and selection; sanity checks and localisation)
     eval_images: int = _setting(("11", "12", "13"), "evaluation: {} images")
     eval_few: int = _setting(("11", "13"), "costliest checks: {} images")
-    robustness_copies: int = _setting("11", "robustness: {} noisy copies per image")
+    robustness_copies: int = _setting(("11", "13"), "robustness: {} noisy copies per image")
     flip_steps: int = _setting("12", "pixel flipping in {} steps")
     heldout_images: int = _setting("12", "selection checked on {} held-out images")
+    ranking_flip_steps: int = _setting("13", "AOPC of the ranking in {} pixel-flipping steps")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -115,6 +116,7 @@ BUDGETS: dict[str, Budget] = {
         smoothgrad_ts=(1, 4, 16, 64), smoothgrad_reference=256, smoothgrad_images=8,
         bias_share_images=32, rule_images=32, gradcam_pairs=30,
         eval_images=16, eval_few=6, robustness_copies=10, flip_steps=16, heldout_images=64,
+        ranking_flip_steps=8,
         shapley_grid=3, shapley_sample_budgets=(16, 64, 256), shapley_seeds=3, shapley_fine_permutations=8,
         concept_reference_images=300, concept_train_images=400, concept_truth_images=48,
         float64_images=2, synthesis_steps=100, synthesis_side=112,
@@ -123,10 +125,11 @@ BUDGETS: dict[str, Budget] = {
         family="VGG-16, ImageNet",
         occlusion_window=4, occlusion_stride=8, meaningful_iterations=30, lime_samples=64,
         ig_steps=16, ig_images=2,
-        smoothgrad_ts=(1, 4, 16), smoothgrad_reference=64, smoothgrad_images=2,
+        smoothgrad_ts=(1, 4, 16), smoothgrad_reference=32, smoothgrad_images=2,
         bias_share_images=4, rule_images=4, gradcam_pairs=4,
-        eval_images=2, eval_few=1, robustness_copies=3, flip_steps=8, heldout_images=2,
-        shapley_grid=2, shapley_sample_budgets=(16, 32), shapley_seeds=2, shapley_fine_permutations=2,
+        eval_images=2, eval_few=1, robustness_copies=3, flip_steps=4, heldout_images=2,
+        ranking_flip_steps=4,
+        shapley_grid=2, shapley_sample_budgets=(16, 32), shapley_seeds=1, shapley_fine_permutations=2,
         concept_reference_images=32, concept_train_images=32, concept_truth_images=1,
         float64_images=1, synthesis_steps=40, synthesis_side=112,
     ),

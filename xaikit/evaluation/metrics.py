@@ -42,6 +42,7 @@ class Settings:
     shifts: tuple[int, ...] = (-1, 1)
     seed: int = 0
     bounds: tuple | None = None
+    perturbations: int = 10
 
 
 def with_seed(method: str, options: Mapping, seed: int) -> dict:
@@ -88,12 +89,12 @@ def _random_logit(model, x, t, attr, masks, method, options, s):
 
 def _max_sensitivity(model, x, t, attr, masks, method, options, s):
     return max_sensitivity(model, x, t, method, noise_seed=s.seed, attr=attr, bounds=s.bounds,
-                           **options)
+                           perturbations=s.perturbations, **options)
 
 
 def _local_lipschitz(model, x, t, attr, masks, method, options, s):
     return local_lipschitz(model, x, t, method, noise_seed=s.seed, attr=attr, bounds=s.bounds,
-                           **options)
+                           perturbations=s.perturbations, **options)
 
 
 def _aopc(order: str):
@@ -142,5 +143,6 @@ negative relevance, ``continuity`` (Montavon 2018), AOPC of pixel flipping most/
 first, the three localisation scores (need masks), Spearman correlation to the explanation of
 the fully (cascading) randomised model and to that of a random other class, the neighbour
 ``roughness``, the Gini ``sparseness`` and the entropy ``complexity`` of the heatmap, and (not
-by default: 10 more explanations per image each) ``max_sensitivity`` and ``local_lipschitz``
-under random input noise (their default radius and 10 perturbations, ``seed`` as noise seed)."""
+by default: ``perturbations`` (10) more explanations per image each) ``max_sensitivity`` and
+``local_lipschitz`` under random input noise (their default radius, :func:`evaluate`'s
+``perturbations`` noisy copies, ``seed`` as noise seed)."""

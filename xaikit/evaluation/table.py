@@ -54,7 +54,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
              metrics: Sequence[str] | None = None, masks: torch.Tensor | None = None, *,
              flip_steps: int = 16, patch: int | None = None, fill: float | str = 0.0,
              shifts: Sequence[int] = (-1, 1), seed: int = 0,
-             bounds: tuple[float, float] | None = None, per_image: bool = False,
+             bounds: tuple[float, float] | None = None, perturbations: int = 10,
+             per_image: bool = False,
              progress: bool | None = None) -> pd.DataFrame:
     """Evaluate many methods with many metrics on many images.
 
@@ -83,6 +84,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
         no clamping, as Quantus. Pass the
         model's pixel box, ``(spec.low, spec.high)``, to score the LRP composite, whose
         z^B rule needs its inputs inside the box.
+    perturbations : int
+        Noisy copies per image of the robustness metrics (``perturbations`` of
+        :func:`~xaikit.evaluation.max_sensitivity`); each costs one explanation per image.
     per_image : bool
         Return the long table (``method, metric, image, value``) instead of the summary.
     progress : bool, optional
@@ -118,7 +122,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
         raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
     if masks is None and any(METRICS[m].needs_masks for m in chosen):
         raise ValueError("the localisation metrics need masks=(N, H, W) object masks")
-    settings = Settings(flip_steps, patch, fill, tuple(int(s) for s in shifts), seed, bounds)
+    settings = Settings(flip_steps, patch, fill, tuple(int(s) for s in shifts), seed, bounds,
+                        perturbations)
     specs = _methods(methods)
     show = show_progress(progress)
     rows = []
