@@ -30,7 +30,9 @@ def test_committed_executed_and_clean(path):
             png = out.get("data", {}).get("image/png", "")
             assert len(png) < 400_000, "an embedded figure is over 300 kB"
     first = nb["cells"][0]
-    assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# ")
+    assert first["cell_type"] == "markdown"
+    # the title carries the file's number: "# 02 · Shapley values ..." in 02_shapley_values
+    assert "".join(first["source"]).startswith(f"# {path.name[:2]} · "), "title number"
     text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     for heading in ("Goals", "Prerequisites", "CPU runtime", "References", "## Summary", "## Exercises"):
         assert heading in text, f"missing {heading!r}"
@@ -43,3 +45,14 @@ def test_hidden_solutions_hide_their_outputs_too(path):
         jupyter = cell.get("metadata", {}).get("jupyter", {})
         if cell["cell_type"] == "code" and jupyter.get("source_hidden") and cell.get("outputs"):
             assert jupyter.get("outputs_hidden"), "a collapsed solution still shows its outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_solution_cells_are_collapsed(path):
+    nb = json.loads(path.read_text())
+    solutions = [c for c in nb["cells"] if c["cell_type"] == "code"
+                 and "".join(c["source"]).startswith("# Solutions")]
+    assert solutions, "no solution cell"
+    for cell in solutions:
+        jupyter = cell.get("metadata", {}).get("jupyter", {})
+        assert jupyter.get("source_hidden") and jupyter.get("outputs_hidden"), "solution not collapsed"
