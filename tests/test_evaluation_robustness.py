@@ -341,3 +341,5 @@ def test_evaluate_passes_perturbations_to_the_robustness_metrics(net, rng_state_
     assert not np.allclose(three.numpy(), ten.numpy())
     with pytest.raises((ValueError, TypeError), match="perturbations"):
         ev.evaluate(net, x, t, {"grad": "gradient"}, metrics=["local_lipschitz"], perturbations=0)
+    with pytest.raises(ValueError, match="perturbations"):    # checked even without those metrics
+        ev.evaluate(net, x, t, {"grad": "gradient"}, metrics=["sparseness"], perturbations=0)

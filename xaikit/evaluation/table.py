@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import torch
 from torch import nn
 
-from .._checks import prepare
+from .._checks import check_int, prepare
 from .._progress import show_progress
 from ..explain import explain
 from .metrics import METRICS, Settings, with_seed
@@ -123,7 +123,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | to
     if masks is None and any(METRICS[m].needs_masks for m in chosen):
         raise ValueError("the localisation metrics need masks=(N, H, W) object masks")
     settings = Settings(flip_steps, patch, fill, tuple(int(s) for s in shifts), seed, bounds,
-                        perturbations)
+                        check_int("perturbations", perturbations))
     specs = _methods(methods)
     show = show_progress(progress)
     rows = []
