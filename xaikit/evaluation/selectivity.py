@@ -37,10 +37,10 @@ __all__ = ["FLIP_ORDERS", "PROGRESS_MIN_FORWARDS", "ROAD_NOISE", "aopc", "patch_
            "pixel_flipping", "road_fill"]
 
 FLIP_ORDERS = ("most_relevant", "least_relevant", "random")
+"""The order in which pixel flipping removes patches."""
 ROAD_NOISE = 0.01
 """Standard deviation of the noise ROAD adds to each imputed value (Rong et al. 2022; Quantus's
 default), in the units of the input."""
-"""The order in which pixel flipping removes patches."""
 PROGRESS_MIN_FORWARDS = 4096
 """With ``progress=None`` a tqdm bar appears from this many perturbed images on, and only when
 stderr is a terminal (so never in an executed notebook)."""

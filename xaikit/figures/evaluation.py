@@ -1,4 +1,4 @@
-"""Figures of the evaluation notebooks (09, 13, 14): the continuity toy, pixel-flipping
+"""Figures of the evaluation notebooks (11, 12, 13): the continuity toy, pixel-flipping
 curves, the LRP setting chosen by AOPC, randomisation curves and localisation maps.
 
 References
@@ -34,10 +34,31 @@ __all__ = ["FLIPPING_METHODS", "LOCALISATION_METHODS", "RANDOMISATION_METHODS", 
 NB = "11_evaluation_properties"
 NB_SELECT = "12_evaluation_selectivity"
 NB_SANITY = "13_evaluation_sanity_localisation"
-FLIPPING_METHODS = {"Gradient": ("gradient", {}), "Gradient x Input": ("gradient_x_input", {}),
-                    "Grad-CAM": ("gradcam", {}), "LRP composite": ("lrp", {"composite": "vgg16"}),
+_SPECS = {
+    "Gradient": ("gradient", {}),
+    "Gradient x Input": ("gradient_x_input", {}),
+    "SmoothGrad": ("smoothgrad", {"samples": 8, "seed": 0}),
+    "Integrated Gradients": ("integrated_gradients", {"steps": 16}),
+    "DeepLIFT": ("deeplift", {}),
+    "Guided Backprop": ("guided_backprop", {}),
+    "Grad-CAM": ("gradcam", {}),
+    "LRP-epsilon": ("lrp", {"rule": "epsilon"}),
+    "LRP composite": ("lrp", {"composite": "vgg16"}),
+}
+"""Every evaluated method but occlusion (whose window follows the model), so that a label means
+the same settings in every table and figure of the evaluation notebooks."""
+
+
+def _pick(*labels: str) -> dict[str, tuple[str, dict]]:
+    """``{label: (name, options)}`` from :data:`_SPECS`, each options dict a fresh copy."""
+    return {label: (_SPECS[label][0], dict(_SPECS[label][1])) for label in labels}
+
+
+FLIPPING_METHODS = {**_pick("Gradient", "Gradient x Input", "Grad-CAM", "LRP composite"),
                     **{kind: (kind, {}) for kind in CONTROLS}}
 """Methods the exported figure compares when no curves are passed (cheap ones and controls)."""
+
+
 def evaluation_methods(model: nn.Module) -> dict[str, tuple[str, dict]]:
     """The ten methods the evaluation notebooks score, as ``{label: (name, options)}``.
 
@@ -47,18 +68,10 @@ def evaluation_methods(model: nn.Module) -> dict[str, tuple[str, dict]]:
     :data:`xaikit.evaluation.CONTROLS` are added by the notebooks.
     """
     side = model_spec(model).input_size
-    return {
-        "Gradient": ("gradient", {}),
-        "Gradient x Input": ("gradient_x_input", {}),
-        "SmoothGrad": ("smoothgrad", {"samples": 8, "seed": 0}),
-        "Integrated Gradients": ("integrated_gradients", {"steps": 16}),
-        "DeepLIFT": ("deeplift", {}),
-        "Guided Backprop": ("guided_backprop", {}),
-        "Grad-CAM": ("gradcam", {}),
-        "Occlusion": ("occlusion", {"window": side // 4, "progress": False}),
-        "LRP-epsilon": ("lrp", {"rule": "epsilon"}),
-        "LRP composite": ("lrp", {"composite": "vgg16"}),
-    }
+    return {**_pick("Gradient", "Gradient x Input", "SmoothGrad", "Integrated Gradients",
+                    "DeepLIFT", "Guided Backprop", "Grad-CAM"),
+            "Occlusion": ("occlusion", {"window": side // 4, "progress": False}),
+            **_pick("LRP-epsilon", "LRP composite")}
 
 
 SELECTION_GRID = {"gamma": [0.0, 0.05, 0.25, 1.0], "epsilon": [1e-6, 0.25, 2.0]}
@@ -198,10 +211,7 @@ def lrp_selection_maps(model: nn.Module, settings: dict[str, dict] | None = None
     return fig, {"settings": settings, "maps": maps}
 
 
-RANDOMISATION_METHODS = {"Gradient": ("gradient", {}),
-                         "Gradient x Input": ("gradient_x_input", {}),
-                         "Guided Backprop": ("guided_backprop", {}),
-                         "LRP composite": ("lrp", {"composite": "vgg16"})}
+RANDOMISATION_METHODS = _pick("Gradient", "Gradient x Input", "Guided Backprop", "LRP composite")
 """The methods of notebook 13's cascading randomisation test."""
 
 
@@ -238,10 +248,7 @@ def randomisation_curves(model: nn.Module, tests: dict | None = None) -> tuple[F
     return fig, {"tests": tests, "curves": curves}
 
 
-LOCALISATION_METHODS = {"Gradient": ("gradient", {}),
-                        "Integrated Gradients": ("integrated_gradients", {"steps": 16}),
-                        "Grad-CAM": ("gradcam", {}),
-                        "LRP composite": ("lrp", {"composite": "vgg16"})}
+LOCALISATION_METHODS = _pick("Gradient", "Integrated Gradients", "Grad-CAM", "LRP composite")
 """The methods notebook 13's localisation figure shows."""
 
 
